@@ -1,0 +1,84 @@
+"""The internal event model: what the BFF stores in a run's log and what every encoder reads.
+
+One `Event` per normalised step of a run. `seq` is assigned by the run's event log and increases
+strictly within a run (1, 2, 3, ...); it is the SSE `id:` and is always compared as an integer.
+`data` holds the type-specific payload documented in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+SCHEMA_VERSION: Final = "1"
+
+# Native event types, in the order they usually appear.
+START: Final = "start"
+AGENT_START: Final = "agent_start"
+NODE_START: Final = "node_start"
+NODE_END: Final = "node_end"
+THINKING: Final = "thinking"
+TOKEN: Final = "token"
+TOOL_START: Final = "tool_start"
+TOOL_PROGRESS: Final = "tool_progress"
+TOOL_END: Final = "tool_end"
+MESSAGE: Final = "message"
+ERROR: Final = "error"
+DONE: Final = "done"
+
+EVENT_TYPES: Final = frozenset(
+    {
+        START,
+        AGENT_START,
+        NODE_START,
+        NODE_END,
+        THINKING,
+        TOKEN,
+        TOOL_START,
+        TOOL_PROGRESS,
+        TOOL_END,
+        MESSAGE,
+        ERROR,
+        DONE,
+    }
+)
+
+# A run is over once one of these has been logged; `done` is always the very last event.
+TERMINAL_TYPES: Final = frozenset({DONE})
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalised event of a run."""
+
+    type: str
+    run_id: str
+    session_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    ts: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of a native event: envelope fields first, then the payload."""
+        body: dict[str, Any] = {
+            "type": self.type,
+            "run_id": self.run_id,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "ts": self.ts,
+        }
+        body.update(self.data)
+        return body
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Event:
+        data = {k: v for k, v in body.items() if k not in {"type", "run_id", "session_id", "seq", "ts"}}
+        return cls(
+            type=body["type"],
+            run_id=body["run_id"],
+            session_id=body["session_id"],
+            data=data,
+            seq=int(body["seq"]),
+            ts=float(body["ts"]),
+        )

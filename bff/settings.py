@@ -1,0 +1,56 @@
+"""The BFF's one settings object, read once at start-up from the environment (prefix `BFF_`).
+
+Defaults are the local, offline stack that `make run` starts. Pointing at a real AgentCore
+runtime means setting `BFF_AGENTCORE_ENDPOINT_URL=` (empty: the real regional endpoint),
+`BFF_AGENT_RUNTIME_ARN` and `BFF_AWS_REGION`, with AWS credentials from the usual chain.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/local_agent-0000000000"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BFF_", extra="ignore", frozen=True)
+
+    # --- where the runtime is -------------------------------------------------------------
+    agentcore_endpoint_url: str | None = Field(
+        default="http://127.0.0.1:8090",
+        description="AgentCore data-plane endpoint. Empty or unset in production: the regional AWS endpoint.",
+    )
+    agent_runtime_arn: str = LOCAL_RUNTIME_ARN
+    agent_runtime_qualifier: str | None = None
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("BFF_AWS_REGION", "AWS_REGION"))
+
+    # --- upstream client (REFERENCE.md section 1: botocore defaults cut long silent streams) ---
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 900.0  # longest silence tolerated on the upstream socket
+    first_byte_timeout_s: float = 30.0  # invoke_agent_runtime must answer (headers) within this
+    event_timeout_s: float = 300.0  # longest gap between two upstream events before giving up
+    max_pool_connections: int = 1000
+    queue_max_events: int = 1000  # producer -> consumer queue bound (back-pressure)
+
+    # --- input limits ---------------------------------------------------------------------
+    max_message_chars: int = 16_000
+    max_body_bytes: int = 256 * 1024
+
+    # --- runs and their event log (docs/architecture.md) ----------------------------------
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("BFF_REDIS_URL", "REDIS_URL"))
+    run_ttl_s: int = 3600
+    memory_log_max_runs: int = 10_000
+    heartbeat_interval_s: float = 15.0
+
+    # --- serving --------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
