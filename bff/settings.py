@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     memory_log_max_runs: int = 10_000
     heartbeat_interval_s: float = 15.0
 
+    # --- identity (the guard-rails work makes this explicit: anything but local-dev needs auth) ---
+    auth_mode: str = "local-dev"
+
     # --- serving --------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
