@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/local_agent-0000000000"
@@ -45,8 +45,23 @@ class Settings(BaseSettings):
     memory_log_max_runs: int = 10_000
     heartbeat_interval_s: float = 15.0
 
-    # --- identity (the guard-rails work makes this explicit: anything but local-dev needs auth) ---
-    auth_mode: str = "local-dev"
+    # --- identity (docs/security.md): anything but local-dev refuses to start without auth ---
+    auth_mode: str = "local-dev"  # local-dev | jwt
+    jwks_url: str | None = None  # Cognito-style RS256: https://cognito-idp.<region>.amazonaws.com/<pool>/...
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None  # comma-separated; Cognito access tokens are matched on client_id
+    jwt_hs256_secret: SecretStr | None = None  # development only: a shared secret instead of a JWKS
+    api_keys: str | None = None  # "name:sha256hex,..." or the path of a file with one per line
+    cors_origins: str = ""  # comma-separated allowlist of browser origins; empty: no CORS
+
+    # --- limits (docs/security.md); 0 switches a limit off --------------------------------
+    rate_limit_per_minute: int = 300  # requests per principal
+    max_concurrent_runs_per_principal: int = 16
+    max_concurrent_runs: int = 256  # per BFF process
+
+    # --- observability (docs/observability.md) ----------------------------------------------
+    otel_exporter: str = "none"  # none | otlp | console
+    log_content: bool = False  # log message content (debug only)
 
     # --- serving --------------------------------------------------------------------------
     host: str = "127.0.0.1"
