@@ -25,6 +25,8 @@ TOOL_PROGRESS: Final = "tool_progress"
 TOOL_END: Final = "tool_end"
 MESSAGE: Final = "message"
 ERROR: Final = "error"
+CANCELLED: Final = "cancelled"  # the run was stopped on request (POST /v1/runs/{id}/cancel); `done` follows
+INTERRUPTED: Final = "interrupted"  # the run paused (awaiting approval); no `done` until it resumes
 DONE: Final = "done"
 
 EVENT_TYPES: Final = frozenset(
@@ -40,12 +42,16 @@ EVENT_TYPES: Final = frozenset(
         TOOL_END,
         MESSAGE,
         ERROR,
+        CANCELLED,
+        INTERRUPTED,
         DONE,
     }
 )
 
 # A run is over once one of these has been logged; `done` is always the very last event.
 TERMINAL_TYPES: Final = frozenset({DONE})
+# A stream following a run stops at one of these when nothing follows it yet (a paused run).
+PAUSE_TYPES: Final = frozenset({INTERRUPTED})
 
 
 @dataclass(slots=True)
