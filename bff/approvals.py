@@ -1,0 +1,338 @@
+"""Pending approvals: a tool call that waits for a person's decision before it runs.
+
+When the runtime's graph hits `interrupt()` it emits `APPROVAL_REQUIRED` (docs/architecture.md);
+the BFF records an `Approval` here, logs an `approval_required` event and the run's status becomes
+`awaiting_approval`. `POST /v1/runs/{run_id}/approval` answers it (docs/approvals.md).
+
+An approval is settled exactly once: `pending` -> `answered` (approve / reject / edit) or
+`pending` -> `expired` (its time ran out). Whoever settles it first wins; every later attempt sees
+the settled record and is told so (409 `approval_already_answered`, or 410 `approval_expired`).
+Expiry is checked both by a timer (the run's owner in this process) and lazily at every answer,
+so an approval that outlived a restarted BFF still expires.
+
+Two stores behind one interface, like the event log: in memory (one process, the default) and
+Redis (several replicas; the settle step is one Lua script, so two replicas answering at once
+still settle once). Redis errors are translated here, at the boundary, into `UpstreamUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final, Literal, Protocol
+
+from bff.exceptions import ClientError, Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+
+APPROVE: Final = "approve"
+REJECT: Final = "reject"
+EDIT: Final = "edit"
+DEFAULT_CHOICES: Final = (APPROVE, REJECT, EDIT)
+
+PENDING: Final = "pending"
+ANSWERED: Final = "answered"
+EXPIRED: Final = "expired"
+
+State = Literal["pending", "answered", "expired"]
+
+
+class ApprovalNotFound(NotFound):
+    code = "approval_not_found"
+
+
+class ApprovalExpired(ClientError):
+    """410 Gone: the approval existed but can no longer be answered; its run has ended."""
+
+    status = 410
+    code = "approval_expired"
+
+
+class ApprovalAlreadyAnswered(Conflict):
+    code = "approval_already_answered"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """One pending (or settled) approval. Times are epoch seconds."""
+
+    approval_id: str
+    run_id: str
+    session_id: str
+    tool: str
+    call_id: str
+    args: dict[str, Any]
+    choices: tuple[str, ...] = DEFAULT_CHOICES
+    created: float = field(default_factory=time.time)
+    expires: float = 0.0
+    state: State = PENDING
+    decision: str | None = None
+    edited_args: dict[str, Any] | None = None
+    settled_at: float | None = None
+
+    def is_due(self, now: float) -> bool:
+        return self.state == PENDING and now >= self.expires
+
+    def event_payload(self) -> dict[str, Any]:
+        """The payload of the native `approval_required` event."""
+        return {
+            "approval_id": self.approval_id,
+            "tool": self.tool,
+            "call_id": self.call_id,
+            "args": self.args,
+            "choices": list(self.choices),
+            "expires_at": self.expires,
+        }
+
+    def resume_value(self) -> dict[str, Any]:
+        """What the runtime receives as `{"resume": ...}` once the approval is answered."""
+        value: dict[str, Any] = {"approval_id": self.approval_id, "decision": self.decision}
+        if self.decision == EDIT:
+            value["edited_args"] = self.edited_args
+        return value
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Approval:
+        body = json.loads(raw)
+        body["choices"] = tuple(body.get("choices") or DEFAULT_CHOICES)
+        return cls(**body)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A person's decision, already validated against the approval's choices."""
+
+    decision: str
+    edited_args: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The outcome of one settle attempt: the record afterwards, and whether this call changed it."""
+
+    approval: Approval
+    changed: bool
+
+
+def validate_answer(decision: str, edited_args: Any, choices: tuple[str, ...] = DEFAULT_CHOICES) -> Answer:
+    """Check a decision before anything is settled: bad input is a 422 and settles nothing."""
+    if decision not in choices:
+        raise ValidationFailed(f"decision must be one of: {', '.join(choices)}", code="invalid_decision")
+    if decision == EDIT:
+        if not isinstance(edited_args, dict):
+            raise ValidationFailed(
+                "decision 'edit' needs edited_args, an object of the tool's arguments",
+                code="edited_args_required",
+            )
+        return Answer(EDIT, dict(edited_args))
+    if edited_args is not None:
+        raise ValidationFailed("edited_args is only accepted with decision 'edit'", code="validation_error")
+    return Answer(decision)
+
+
+def settle_record(approval: Approval, answer: Answer | None, now: float) -> Settlement:
+    """The one state transition, sans-IO: `answer=None` means "expire it if it is due".
+
+    A pending approval answered after its deadline becomes `expired` (the answer is refused),
+    so the lazy check and the timer agree on what happened.
+    """
+    if approval.state != PENDING:
+        return Settlement(approval, changed=False)
+    if answer is None or now >= approval.expires:
+        if answer is None and now < approval.expires:
+            return Settlement(approval, changed=False)
+        return Settlement(replace(approval, state=EXPIRED, settled_at=now), changed=True)
+    settled = replace(
+        approval,
+        state=ANSWERED,
+        decision=answer.decision,
+        edited_args=answer.edited_args,
+        settled_at=now,
+    )
+    return Settlement(settled, changed=True)
+
+
+def raise_for(settlement: Settlement) -> Approval:
+    """The HTTP meaning of a settle attempt made by an answer: the approval, or the 4xx to send."""
+    approval = settlement.approval
+    if approval.state == EXPIRED:
+        raise ApprovalExpired("this approval has expired; its run has ended")
+    if not settlement.changed:
+        raise ApprovalAlreadyAnswered("this approval has already been answered")
+    return approval
+
+
+class ApprovalStore(Protocol):
+    async def put(self, approval: Approval) -> None: ...
+
+    async def get(self, approval_id: str) -> Approval | None: ...
+
+    async def settle(self, approval_id: str, answer: Answer | None, now: float) -> Settlement:
+        """Settle once (see `settle_record`); raises `ApprovalNotFound` for an unknown id."""
+        ...
+
+    async def pending_for_run(self, run_id: str) -> Approval | None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryApprovalStore:
+    """One process. No await between reading and writing a record, so settling is atomic."""
+
+    def __init__(self, *, retention_s: float = 3600.0, max_records: int = 10_000) -> None:
+        self._records: dict[str, Approval] = {}
+        self._retention_s = retention_s
+        self._max_records = max_records
+
+    async def put(self, approval: Approval) -> None:
+        self._prune(time.time())
+        self._records[approval.approval_id] = approval
+
+    async def get(self, approval_id: str) -> Approval | None:
+        return self._records.get(approval_id)
+
+    async def settle(self, approval_id: str, answer: Answer | None, now: float) -> Settlement:
+        current = self._records.get(approval_id)
+        if current is None:
+            raise ApprovalNotFound("no such approval")
+        settlement = settle_record(current, answer, now)
+        if settlement.changed:
+            self._records[approval_id] = settlement.approval
+        return settlement
+
+    async def pending_for_run(self, run_id: str) -> Approval | None:
+        for approval in reversed(self._records.values()):
+            if approval.run_id == run_id and approval.state == PENDING:
+                return approval
+        return None
+
+    async def close(self) -> None:
+        self._records.clear()
+
+    def _prune(self, now: float) -> None:
+        stale = [k for k, a in self._records.items() if a.expires + self._retention_s < now]
+        for key in stale:
+            del self._records[key]
+        while len(self._records) >= self._max_records:
+            del self._records[next(iter(self._records))]
+
+
+# KEYS[1] the approval hash; ARGV[1] the settled record (JSON), ARGV[2] the state it was read in,
+# ARGV[3] the new state. Writes only if nobody settled it in between (compare-and-set on `state`).
+_SETTLE_LUA: Final = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+if state ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1], 'state', ARGV[3])
+return 1
+"""
+
+
+class RedisApprovalStore:
+    """Several BFF replicas: a hash per approval (`record`, `state`) and a pointer per run."""
+
+    def __init__(self, client: Any, *, prefix: str = "bff:", retention_s: float = 3600.0) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._retention_s = retention_s
+        self._settle_script = client.register_script(_SETTLE_LUA)
+
+    def _key(self, approval_id: str) -> str:
+        return f"{self._prefix}approval:{approval_id}"
+
+    def _run_key(self, run_id: str) -> str:
+        return f"{self._prefix}approval-run:{run_id}"
+
+    async def put(self, approval: Approval) -> None:
+        ttl = max(1, int(approval.expires - time.time() + self._retention_s))
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(
+                    self._key(approval.approval_id),
+                    mapping={"record": approval.to_json(), "state": approval.state},
+                )
+                pipe.expire(self._key(approval.approval_id), ttl)
+                pipe.set(self._run_key(approval.run_id), approval.approval_id, ex=ttl)
+                await pipe.execute()
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def get(self, approval_id: str) -> Approval | None:
+        try:
+            raw = await self._redis.hget(self._key(approval_id), "record")
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return None if raw is None else Approval.from_json(raw)
+
+    async def settle(self, approval_id: str, answer: Answer | None, now: float) -> Settlement:
+        # Optimistic: read, decide sans-IO, compare-and-set; a lost race re-reads the winner.
+        for _ in range(5):
+            current = await self.get(approval_id)
+            if current is None:
+                raise ApprovalNotFound("no such approval")
+            settlement = settle_record(current, answer, now)
+            if not settlement.changed:
+                return settlement
+            try:
+                written = await self._settle_script(
+                    keys=[self._key(approval_id)],
+                    args=[settlement.approval.to_json(), current.state, settlement.approval.state],
+                )
+            except Exception as exc:
+                raise _translate(exc) from exc
+            if int(written) == 1:
+                return settlement
+            if int(written) == -1:
+                raise ApprovalNotFound("no such approval")
+        raise UpstreamUnavailable("approval store is busy; try again", code="store_unavailable")
+
+    async def pending_for_run(self, run_id: str) -> Approval | None:
+        try:
+            approval_id = await self._redis.get(self._run_key(run_id))
+        except Exception as exc:
+            raise _translate(exc) from exc
+        if approval_id is None:
+            return None
+        if isinstance(approval_id, bytes):
+            approval_id = approval_id.decode()
+        approval = await self.get(approval_id)
+        return approval if approval is not None and approval.state == PENDING else None
+
+    async def close(self) -> None:
+        """The Redis client belongs to whoever created it (the app's lifespan)."""
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, ClientError):
+        return exc
+    return UpstreamUnavailable("approval store unavailable", code="store_unavailable")
+
+
+def new_approval(
+    *,
+    approval_id: str,
+    run_id: str,
+    session_id: str,
+    tool: str,
+    call_id: str,
+    args: dict[str, Any],
+    choices: list[str] | tuple[str, ...] | None,
+    ttl_s: float,
+    now: float | None = None,
+) -> Approval:
+    """Build the record for an `APPROVAL_REQUIRED` the runtime just sent."""
+    created = time.time() if now is None else now
+    known = tuple(c for c in (choices or DEFAULT_CHOICES) if c in DEFAULT_CHOICES) or DEFAULT_CHOICES
+    return Approval(
+        approval_id=approval_id,
+        run_id=run_id,
+        session_id=session_id,
+        tool=tool,
+        call_id=call_id,
+        args=dict(args),
+        choices=known,
+        created=created,
+        expires=created + ttl_s,
+    )
