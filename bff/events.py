@@ -25,6 +25,8 @@ TOOL_PROGRESS: Final = "tool_progress"
 TOOL_END: Final = "tool_end"
 MESSAGE: Final = "message"
 ERROR: Final = "error"
+APPROVAL_REQUIRED: Final = "approval_required"  # a tool waits for a person (docs/approvals.md)
+APPROVAL_EXPIRED: Final = "approval_expired"  # nobody answered in time; `done` follows
 CANCELLED: Final = "cancelled"  # the run was stopped on request (POST /v1/runs/{id}/cancel); `done` follows
 INTERRUPTED: Final = "interrupted"  # the run paused (awaiting approval); no `done` until it resumes
 DONE: Final = "done"
@@ -42,6 +44,8 @@ EVENT_TYPES: Final = frozenset(
         TOOL_END,
         MESSAGE,
         ERROR,
+        APPROVAL_REQUIRED,
+        APPROVAL_EXPIRED,
         CANCELLED,
         INTERRUPTED,
         DONE,
