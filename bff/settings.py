@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     memory_log_max_runs: int = 10_000
     heartbeat_interval_s: float = 15.0
 
+    # --- human approval (docs/approvals.md) ------------------------------------------------
+    approval_ttl_s: float = Field(default=900.0, gt=0)  # an unanswered approval then ends its run
+
     # --- identity (docs/security.md): anything but local-dev refuses to start without auth ---
     auth_mode: str = "local-dev"  # local-dev | jwt
     jwks_url: str | None = None  # Cognito-style RS256: https://cognito-idp.<region>.amazonaws.com/<pool>/...
