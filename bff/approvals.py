@@ -17,12 +17,18 @@ still settle once). Redis errors are translated here, at the boundary, into `Ups
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, Protocol
 
 from bff.exceptions import ClientError, Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 APPROVE: Final = "approve"
 REJECT: Final = "reject"
@@ -336,3 +342,103 @@ def new_approval(
         created=created,
         expires=created + ttl_s,
     )
+
+
+ExpiryHandler = Callable[[Approval], Awaitable[None]]
+
+
+class ApprovalDesk:
+    """Where approvals are opened, answered and expired; owns one expiry timer per pending approval.
+
+    `on_expired` is called exactly once for an approval that expires (by its timer or by a late
+    answer), by whichever settles it; the run module sets it to end the run. Timers are tasks this
+    object owns: `aclose()` cancels and awaits them all, so nothing is left running.
+    """
+
+    def __init__(
+        self, store: ApprovalStore, *, ttl_s: float, on_expired: ExpiryHandler | None = None
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.on_expired = on_expired
+        self._timers: dict[str, asyncio.Task[None]] = {}
+
+    async def open(self, *, run_id: str, session_id: str, payload: dict[str, Any]) -> Approval:
+        """Record the runtime's `approval_required` payload and arm its timer."""
+        approval = new_approval(
+            approval_id=str(payload["approval_id"]),
+            run_id=run_id,
+            session_id=session_id,
+            tool=str(payload.get("tool", "")),
+            call_id=str(payload.get("call_id", "")),
+            args=payload.get("args") if isinstance(payload.get("args"), dict) else {},
+            choices=payload.get("choices"),
+            ttl_s=self.ttl_s,
+        )
+        await self.store.put(approval)
+        self._arm(approval)
+        return approval
+
+    async def answer(self, *, run_id: str, approval_id: str, decision: str, edited_args: Any) -> Approval:
+        """Settle with a person's decision; returns the answered approval or raises its 4xx."""
+        current = await self.store.get(approval_id)
+        if current is None or current.run_id != run_id:
+            raise ApprovalNotFound("no such approval for this run")
+        answer = validate_answer(decision, edited_args, current.choices)
+        settlement = await self.store.settle(approval_id, answer, time.time())
+        if settlement.changed:
+            self._disarm(approval_id)
+            if settlement.approval.state == EXPIRED:
+                await self._expired(settlement.approval)
+        return raise_for(settlement)
+
+    async def expire(self, approval_id: str) -> bool:
+        """Expire the approval if it is due; True when this call expired it."""
+        try:
+            settlement = await self.store.settle(approval_id, None, time.time())
+        except ApprovalNotFound:
+            return False
+        if settlement.changed:
+            await self._expired(settlement.approval)
+        return settlement.changed
+
+    async def expire_due_for_run(self, run_id: str) -> bool:
+        """The lazy check: a run whose pending approval outlived its timer (e.g. a BFF restart)."""
+        pending = await self.store.pending_for_run(run_id)
+        if pending is None or not pending.is_due(time.time()):
+            return False
+        return await self.expire(pending.approval_id)
+
+    async def aclose(self) -> None:
+        timers = list(self._timers.values())
+        self._timers.clear()
+        for task in timers:
+            task.cancel()
+        for task in timers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.store.close()
+
+    def _arm(self, approval: Approval) -> None:
+        self._disarm(approval.approval_id)
+        task = asyncio.get_running_loop().create_task(
+            self._timer(approval), name=f"approval-expiry-{approval.approval_id}"
+        )
+        self._timers[approval.approval_id] = task
+
+    def _disarm(self, approval_id: str) -> None:
+        task = self._timers.pop(approval_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _timer(self, approval: Approval) -> None:
+        await asyncio.sleep(max(0.0, approval.expires - time.time()))
+        self._timers.pop(approval.approval_id, None)
+        try:
+            await self.expire(approval.approval_id)
+        except Exception:  # a store outage must not go unnoticed; the lazy check still applies later
+            log.exception("approval expiry failed", extra={"approval_id": approval.approval_id})
+
+    async def _expired(self, approval: Approval) -> None:
+        if self.on_expired is not None:
+            await self.on_expired(approval)
