@@ -50,7 +50,13 @@ test-runtime: .venv-runtime/.stamp ## Tests of the agent runtime
 test-bff: .venv-bff/.stamp .venv-runtime/.stamp ## Tests of the BFF, the local endpoint and the end-to-end chain
 	.venv-bff/bin/python -m pytest tests/bff tests/e2e
 
-test-ui: .venv-ui/.stamp .venv-bff/.stamp .venv-runtime/.stamp ## Tests of the Streamlit UI
+# The browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Chromium missing at $(CHROMIUM) and no apt-get to install it" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test-ui: .venv-ui/.stamp .venv-bff/.stamp .venv-runtime/.stamp $(CHROMIUM) ## Tests of the Streamlit UI (AppTest and headless Chromium)
 	.venv-ui/bin/python -m pytest tests/ui
 
 lint: .venv-dev/.stamp ## ruff check and format check
