@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     memory_log_max_runs: int = 10_000
     heartbeat_interval_s: float = 15.0
 
+    # --- token coalescing (bff/coalesce.py): merge consecutive token deltas; off by default ---
+    coalesce_tokens: bool = False
+    coalesce_max_chars: int = Field(default=50, ge=1)  # release held text at this many characters
+    coalesce_max_ms: float = Field(default=50.0, ge=0)  # ... or this long after its first delta
+
     # --- human approval (docs/approvals.md) ------------------------------------------------
     approval_ttl_s: float = Field(default=900.0, gt=0)  # an unanswered approval then ends its run
 
