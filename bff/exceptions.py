@@ -109,3 +109,15 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamBadGateway(UpstreamError):
     status = 502
     code = "upstream_bad_gateway"
+
+
+class EventLogUnavailable(UpstreamUnavailable):
+    """The run event log (Redis) cannot be reached; raised by `bff/eventlog.py`."""
+
+    code = "event_log_unavailable"
+
+
+class RunNotFound(NotFound):
+    """No such run, it expired, or it belongs to another principal."""
+
+    code = "run_not_found"

@@ -1,0 +1,48 @@
+"""Resources handed to routes: created once in the app's lifespan (bff/app.py), read from
+`app.state` through `Annotated[..., Depends()]` aliases, so a route never builds its own."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from bff.eventlog import EventLog
+from bff.runs import RunManager
+from bff.settings import Settings
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    settings: Settings = conn.app.state.settings
+    return settings
+
+
+def get_runs(conn: HTTPConnection) -> RunManager:
+    runs: RunManager = conn.app.state.runs
+    return runs
+
+
+def get_event_log(conn: HTTPConnection) -> EventLog:
+    log: EventLog = conn.app.state.event_log
+    return log
+
+
+def get_upstream(conn: HTTPConnection) -> Any:
+    return conn.app.state.upstream
+
+
+async def get_principal(conn: HTTPConnection) -> str:
+    """Who is calling. Local development: everyone is "local" (the guard rails replace this)."""
+    return "local"
+
+
+async def get_request_body(request: Request) -> bytes:
+    return await request.body()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RunsDep = Annotated[RunManager, Depends(get_runs)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+UpstreamDep = Annotated[Any, Depends(get_upstream)]
+PrincipalDep = Annotated[str, Depends(get_principal)]

@@ -1,0 +1,65 @@
+"""A run's events as an HTTP event stream: replay after an id, follow live, heartbeats, disconnects.
+
+The response only reads the run's log; the run itself belongs to the RunManager. When the client
+goes away, the follower stops (Starlette cancels the body iterator), and the run goes on, unless
+the request asked for `on_disconnect=cancel`: then the run is cancelled in the background (the
+cleanup of a cancelled generator cannot await).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.responses import StreamingResponse
+
+from bff.encoders import Encoder
+from bff.encoders.native import NativeEncoder
+from bff.eventlog import RunRecord
+from bff.runs import ON_DISCONNECT_CANCEL, RunManager
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def run_headers(record: RunRecord) -> dict[str, str]:
+    return {"X-Run-Id": record.run_id, "X-Session-Id": record.session_id}
+
+
+async def prime(runs: RunManager, encoder: Encoder, run_id: str, after: int) -> None:
+    """A resume on a stateful format: replay what the client has into the encoder, silently."""
+    if after <= 0 or isinstance(encoder, NativeEncoder):
+        return
+    for event in await runs.log.read(run_id, 0):
+        if event.seq > after:
+            break
+        encoder.prime(event)
+
+
+def event_stream(
+    runs: RunManager,
+    record: RunRecord,
+    encoder: Encoder,
+    *,
+    after: int,
+    heartbeat_s: float,
+    on_disconnect: str | None,
+) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        completed = False
+        try:
+            async for event in runs.follow(record.run_id, after, heartbeat_s=heartbeat_s):
+                if event is None:
+                    yield encoder.heartbeat()
+                    continue
+                chunk = encoder.encode(event)
+                if chunk:
+                    yield chunk
+            completed = True
+            tail = encoder.end()
+            if tail:
+                yield tail
+        finally:
+            if not completed and on_disconnect == ON_DISCONNECT_CANCEL:
+                runs.cancel_soon(record.run_id)
+
+    headers = {**STREAM_HEADERS, **run_headers(record), **encoder.headers()}
+    return StreamingResponse(body(), media_type=encoder.media_type, headers=headers)
