@@ -26,7 +26,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, Protocol
 
+from bff import events as ev
+from bff.eventlog import RunRecord
 from bff.exceptions import ClientError, Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from bff.runs import AWAITING_APPROVAL, RUNNING, RunManager, RunWriter, Upstream, register_status
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,10 @@ class ApprovalExpired(ClientError):
 
 class ApprovalAlreadyAnswered(Conflict):
     code = "approval_already_answered"
+
+
+class NotPaused(Conflict):
+    code = "run_not_awaiting_approval"
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,3 +449,130 @@ class ApprovalDesk:
     async def _expired(self, approval: Approval) -> None:
         if self.on_expired is not None:
             await self.on_expired(approval)
+
+
+# --- the run side: pause, resume as a new leg, end on expiry --------------------------------
+
+Pair = tuple[str, dict[str, Any]]
+
+
+class ApprovalFlow:
+    """Ties the desk to the runs: what happens to a run when it pauses, is answered, or expires.
+
+    - `on_pairs` (the run manager calls it for a leg's events that contain `approval_required`):
+      records the approval and gives the event its `expires_at`.
+    - `answer`: after the checks (404 / 422 / 409 / 410), starts the resuming leg
+      `{"resume": {...}}` on the same run, same log, same session.
+    - expiry (the desk's `on_expired`): logs `approval_expired` and `done` (status `expired`), then
+      tells the runtime `reject` in the background and discards that answer (docs/approvals.md).
+    """
+
+    def __init__(
+        self,
+        desk: ApprovalDesk,
+        runs: RunManager,
+        upstream: Upstream,
+        *,
+        pause_wait_s: float = 10.0,
+        reject_timeout_s: float = 120.0,
+    ) -> None:
+        self.desk = desk
+        self.runs = runs
+        self._upstream = upstream
+        self._pause_wait_s = pause_wait_s
+        self._reject_timeout_s = reject_timeout_s
+        self._background: set[asyncio.Task[None]] = set()
+        desk.on_expired = self._end_expired
+        register_status(EXPIRED, terminal=True, done_status=EXPIRED)
+        runs.add_pair_hook(frozenset({ev.APPROVAL_REQUIRED}), self.on_pairs)
+
+    async def on_pairs(self, record: RunRecord, pairs: list[Pair]) -> list[Pair]:
+        out: list[Pair] = []
+        for kind, payload in pairs:
+            if kind == ev.APPROVAL_REQUIRED and payload.get("approval_id"):
+                approval = await self.desk.open(
+                    run_id=record.run_id, session_id=record.session_id, payload=payload
+                )
+                payload = approval.event_payload()
+            out.append((kind, payload))
+        return out
+
+    async def answer(
+        self, *, principal: str, run_id: str, approval_id: str, decision: str, edited_args: Any
+    ) -> tuple[RunRecord, Approval]:
+        record = await self.runs.get(principal, run_id)  # 404 run_not_found, also for other principals
+        current = await self.desk.store.get(approval_id)
+        if current is None or current.run_id != run_id:
+            raise ApprovalNotFound("no such approval for this run")
+        validate_answer(decision, edited_args, current.choices)
+        if current.state == PENDING:
+            record = await self._paused(record)
+            if record.status != AWAITING_APPROVAL and not current.is_due(time.time()):
+                raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
+        approval = await self.desk.answer(  # 409 already answered, 410 expired (which ends the run)
+            run_id=run_id, approval_id=approval_id, decision=decision, edited_args=edited_args
+        )
+        if record.status != AWAITING_APPROVAL:
+            raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
+        record = await self.runs.start_leg(run_id, {"resume": approval.resume_value()})
+        return record, approval
+
+    async def _paused(self, record: RunRecord) -> RunRecord:
+        """The leg that logged `approval_required` may still be closing: wait for `interrupted`."""
+        if record.status == RUNNING:
+            after = await self.runs.log.last_seq(record.run_id)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._pause_wait_s):
+                    async for event in self.runs.follow(record.run_id, after, heartbeat_s=self._pause_wait_s):
+                        if event is not None and event.type in (ev.INTERRUPTED, ev.DONE):
+                            break
+        await self.runs.wait_leg(record.run_id)
+        return await self.runs.log.get_run(record.run_id) or record
+
+    async def _end_expired(self, approval: Approval) -> None:
+        await self.runs.wait_leg(approval.run_id)
+        record = await self.runs.log.get_run(approval.run_id)
+        if record is None or record.status != AWAITING_APPROVAL:
+            return  # cancelled or gone meanwhile: nothing to end
+        writer = RunWriter(self.runs.log, record, await self.runs.log.last_seq(approval.run_id))
+        await writer.append(
+            [
+                (
+                    ev.APPROVAL_EXPIRED,
+                    {
+                        "approval_id": approval.approval_id,
+                        "tool": approval.tool,
+                        "call_id": approval.call_id,
+                        "message": "Nobody answered the approval in time; the tool did not run.",
+                    },
+                ),
+                (ev.DONE, writer.done_payload(EXPIRED)),
+            ]
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._reject_upstream(approval, record.session_id), name=f"approval-reject-{approval.approval_id}"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reject_upstream(self, approval: Approval, session_id: str) -> None:
+        """Tell the runtime the tool must not run, so the session's checkpoint does not keep it pending."""
+        resume = {"approval_id": approval.approval_id, "decision": REJECT}
+        try:
+            async with asyncio.timeout(self._reject_timeout_s):
+                async with self._upstream.stream(
+                    payload={"resume": resume, "session_id": session_id}, session_id=session_id
+                ) as events:
+                    async for _ in events:
+                        pass
+        except Exception as exc:  # best effort: the run has ended for the client either way
+            log.warning("rejecting an expired approval upstream failed: %s", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.desk.aclose()
