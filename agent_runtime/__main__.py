@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from agent_runtime import tracing
 from agent_runtime.app import create_app
 from agent_runtime.exceptions import ConfigurationError
 from agent_runtime.settings import Settings
@@ -20,6 +21,11 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("bedrock_agentcore").propagate = False  # the SDK logs JSON lines with its own handler
+    try:
+        tracing.setup_tracing()  # AGENT_OTEL_EXPORTER (off by default), agent_runtime/tracing.py
+    except ConfigurationError as exc:
+        print(f"agent_runtime: {exc.message}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     logging.getLogger("agent_runtime").info(
         "agent runtime listening on http://%s:%d (model %s, checkpointer %s)",

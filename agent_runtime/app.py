@@ -21,7 +21,7 @@ from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
-from agent_runtime import disconnect, payloads
+from agent_runtime import disconnect, payloads, tracing
 from agent_runtime.events import Event
 from agent_runtime.exceptions import BadRequest
 from agent_runtime.service import AgentService
@@ -49,7 +49,9 @@ def create_app(settings: Settings) -> BedrockAgentCoreApp:
         agent = await service()
         if isinstance(request, payloads.History):
             return await _history(agent, session_id)
-        events = agent.events(request, session_id, stop=disconnect.of_context(context))
+        events = tracing.traced(
+            agent.events(request, session_id, stop=disconnect.of_context(context)), context
+        )
         if request.stream:
             return _busy(app, events)
         return await _collect(events, session_id)
