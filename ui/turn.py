@@ -81,6 +81,7 @@ class Turn:
     status: TurnStatus = "streaming"
     last_seq: int = 0
     error: dict[str, Any] | None = None
+    stopped: bool = False  # `cancelled` seen; `done` follows
     usage: dict[str, Any] = field(default_factory=dict)
     node_timings_ms: dict[str, float] = field(default_factory=dict)
     duration_ms: float | None = None
@@ -268,12 +269,12 @@ class Turn:
         return STATUS
 
     def _on_cancelled(self, event: dict[str, Any]) -> str:
-        self.status = "cancelled"
+        self.stopped = True
         return STATUS
 
     def _on_done(self, event: dict[str, Any]) -> str:
         status = event.get("status")
-        if status == "cancelled" or self.status == "cancelled":
+        if status == "cancelled" or self.stopped:
             self.status = "cancelled"
         elif status == "error" or self.error is not None:
             self.status = "error"
