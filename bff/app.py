@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bff import __version__
+from bff.approvals import ApprovalDesk, ApprovalFlow, create_approval_store
 from bff.eventlog import EventLog, create_event_log
 from bff.exceptions import BFFError
 from bff.routes import router
@@ -92,6 +93,16 @@ def create_app(
             stack.push_async_callback(log.aclose)
             factory, pace = _pipeline(settings, mapper_factory)
             runs = await stack.enter_async_context(RunManager(log, client, factory, pace=pace))
+            approvals = ApprovalFlow(  # human approval (docs/approvals.md)
+                ApprovalDesk(
+                    create_approval_store(settings.redis_url, retention_s=settings.run_ttl_s),
+                    ttl_s=settings.approval_ttl_s,
+                ),
+                runs,
+                client,
+            )
+            stack.push_async_callback(approvals.aclose)
+            app.state.approvals = approvals
             app.state.settings = settings
             app.state.upstream = client
             app.state.event_log = log

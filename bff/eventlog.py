@@ -89,7 +89,11 @@ class EventLog(Protocol):
     async def create_run(self, record: RunRecord) -> None: ...
     async def get_run(self, run_id: str) -> RunRecord | None: ...
     async def save_run(self, record: RunRecord) -> None: ...
-    async def append(self, run_id: str, events: Sequence[Event]) -> None: ...
+    async def append(self, run_id: str, events: Sequence[Event], record: RunRecord | None = None) -> None:
+        """Append events (their seq must follow on); with `record`, save it in the same step, so a
+        reader that sees `done` also sees the run's final status."""
+        ...
+
     async def last_seq(self, run_id: str) -> int: ...
     async def read(self, run_id: str, after: int = 0, *, block_s: float = 0.0) -> list[Event]:
         """Events with seq > after; when there are none yet, wait up to `block_s` seconds for some."""
@@ -163,7 +167,7 @@ class MemoryEventLog:
         run.record = record
         self._touch(record.run_id, run)
 
-    async def append(self, run_id: str, events: Sequence[Event]) -> None:
+    async def append(self, run_id: str, events: Sequence[Event], record: RunRecord | None = None) -> None:
         run = self._runs.get(run_id)
         if run is None or not events:
             return
@@ -172,6 +176,9 @@ class MemoryEventLog:
             if event.seq != expected + offset:
                 raise SequenceError(f"run {run_id}: seq {event.seq}, expected {expected + offset}")
         run.events.extend(events)
+        if record is not None:
+            record.updated = time.time()
+            run.record = record
         self._touch(run_id, run)
         changed, run.changed = run.changed, asyncio.Event()
         changed.set()
@@ -291,7 +298,7 @@ class RedisEventLog:
                 pipe.expire(self._events_key(record.run_id), self._ttl)
                 await pipe.execute()
 
-    async def append(self, run_id: str, events: Sequence[Event]) -> None:
+    async def append(self, run_id: str, events: Sequence[Event], record: RunRecord | None = None) -> None:
         if not events:
             return
         key = self._events_key(run_id)
@@ -300,6 +307,9 @@ class RedisEventLog:
                 for event in events:
                     pipe.xadd(key, {"e": dumps(event.to_dict())}, id=f"0-{event.seq}")
                 pipe.expire(key, self._ttl)
+                if record is not None:
+                    record.updated = time.time()
+                    pipe.set(self._run_key(run_id), dumps(record.to_dict()), ex=self._ttl)
                 await pipe.execute()
 
     async def last_seq(self, run_id: str) -> int:

@@ -118,6 +118,7 @@ class RunWriter:
         batch = list(pairs) if self.transform is None else self.transform(list(pairs))
         now = time.time()
         record = self.record
+        changed = False
         out: list[Event] = []
         for kind, payload in batch:
             if self.finished:
@@ -128,26 +129,25 @@ class RunWriter:
                 self.output_parts.append(payload.get("delta", ""))
             elif kind == ev.DONE:
                 self.finished = True
+                self._finish(payload)
+                changed = True
             elif kind == ev.INTERRUPTED:
                 self.paused = True
-        await self.log.append(record.run_id, out)
-        for event in out:
-            if event.type == ev.DONE:
-                await self._finish(event.data)
-            elif event.type == ev.INTERRUPTED:
                 record.status = AWAITING_APPROVAL
-                await self.log.save_run(record)
-            elif event.type == ev.ERROR:
-                record.error = {"code": event.data.get("code"), "message": event.data.get("message")}
+                changed = True
+            elif kind == ev.ERROR:
+                record.error = {"code": payload.get("code"), "message": payload.get("message")}
+                changed = True
+        # The record goes with the events, so whoever sees `done` also sees the final status.
+        await self.log.append(record.run_id, out, record if changed else None)
         return out
 
-    async def _finish(self, done: dict[str, Any]) -> None:
+    def _finish(self, done: dict[str, Any]) -> None:
         record = self.record
         record.status = DONE_STATUS.get(str(done.get("status")), ERROR)
         output = done.get("output")
         record.output = output if isinstance(output, str) else "".join(self.output_parts)
         record.usage = done.get("usage") or None
-        await self.log.save_run(record)
 
     def done_payload(self, status: str) -> dict[str, Any]:
         return {
@@ -252,8 +252,12 @@ class RunManager:
 
     async def start_leg(self, run_id: str, payload: dict[str, Any], *, wait_open: bool = False) -> RunRecord:
         """Continue a paused run with another invocation appended to the same log (approvals)."""
-        if run_id in self._legs:
-            raise RuntimeError(f"run {run_id} already has a running leg")
+        leg = self._legs.get(run_id)
+        if leg is not None:
+            if not (leg.writer.finished or leg.writer.paused):
+                raise RuntimeError(f"run {run_id} already has a running leg")
+            await asyncio.wait([leg.task])  # the previous leg has logged its end and is closing
+            self._forget(run_id, leg)
         record = await self.log.get_run(run_id)
         if record is None:
             raise RunNotFound("No such run.")
@@ -272,10 +276,15 @@ class RunManager:
         opened: asyncio.Future[None] = loop.create_future()
         opened.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if unawaited
         task = asyncio.create_task(self._run_leg(writer, payload, opened), name=f"run-{record.run_id}")
-        self._legs[record.run_id] = _Leg(writer, task, opened=opened)
-        task.add_done_callback(lambda _t, run_id=record.run_id: self._legs.pop(run_id, None))
+        leg = _Leg(writer, task, opened=opened)
+        self._legs[record.run_id] = leg
+        task.add_done_callback(lambda _t: self._forget(record.run_id, leg))
         if wait_open:
             await asyncio.shield(opened)
+
+    def _forget(self, run_id: str, leg: _Leg) -> None:
+        if self._legs.get(run_id) is leg:
+            del self._legs[run_id]
 
     async def _run_leg(
         self, writer: RunWriter, payload: dict[str, Any], opened: asyncio.Future[None]

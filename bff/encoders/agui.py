@@ -12,7 +12,10 @@ Mapping (the per-stream state keeps the start/content/end triples well formed):
     error + done          RUN_ERROR {message, code} (last)
     cancelled + done      RUN_FINISHED {outcome: cancelled}
     done                  RUN_FINISHED {result: output, outcome: success}
-    interrupted           RUN_FINISHED {outcome: interrupt} (the run pauses; a resume is a new stream)
+    approval_required     CUSTOM {name: approval_required}, remembered for the interrupt below
+    interrupted           RUN_FINISHED {outcome: interrupt, interrupts: [approval_interrupt(...)]}
+                          (the run pauses; its next event, after the answer, is a new RUN_STARTED)
+    approval_expired+done CUSTOM, RUN_FINISHED {outcome: cancelled}
 
 Open text/reasoning messages are closed before a tool call, a step end and the run end, so every
 START has its END before RUN_FINISHED / RUN_ERROR.
@@ -20,6 +23,7 @@ START has its END before RUN_FINISHED / RUN_ERROR.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ag_ui.core import (
@@ -63,6 +67,8 @@ class AgUiEncoder(Encoder):
         self.error: dict[str, Any] | None = None
         self.cancelled = False
         self.ended = False
+        self.paused = False  # ended by an interrupt: the run's next event starts a new AG-UI run
+        self.approval: dict[str, Any] | None = None  # the last approval_required payload
         self._reasoning_count = 0
 
     def encode(self, event: Event) -> bytes:
@@ -75,11 +81,14 @@ class AgUiEncoder(Encoder):
     # --- the mapping ---------------------------------------------------------------------
 
     def convert(self, event: Event) -> list[BaseEvent]:
-        if self.ended:
+        if self.ended and not self.paused:
             return []
         kind, data = event.type, event.data
         ts = int(event.ts * 1000)
         out: list[BaseEvent] = []
+        if self.paused:  # resumed after an approval: the continuation is a new AG-UI run, same ids
+            self.ended = self.paused = False
+            out.append(RunStartedEvent(thread_id=event.session_id, run_id=event.run_id, timestamp=ts))
         if kind == ev.START:
             out.append(RunStartedEvent(thread_id=event.session_id, run_id=event.run_id, timestamp=ts))
         elif kind == ev.NODE_START:
@@ -150,27 +159,27 @@ class AgUiEncoder(Encoder):
             self.error = {"message": str(data.get("message", "error")), "code": data.get("code")}
         elif kind == ev.CANCELLED:
             self.cancelled = True
+        elif kind == ev.APPROVAL_REQUIRED:
+            self.approval = dict(data)
+            out.append(CustomEvent(name=kind, value=data, timestamp=ts))
         elif kind == ev.INTERRUPTED:
             self._close_all(out, ts)
-            interrupt = Interrupt(
-                id=str(data.get("approval_id") or f"{event.run_id}-interrupt"),
-                reason=str(data.get("reason") or "approval_required"),
-                tool_call_id=data.get("call_id"),
+            outcome = RunFinishedInterruptOutcome(
+                interrupts=[approval_interrupt(data, self.approval, event.run_id)]
             )
-            outcome = RunFinishedInterruptOutcome(interrupts=[interrupt])
             out.append(
                 RunFinishedEvent(
                     thread_id=event.session_id, run_id=event.run_id, outcome=outcome, timestamp=ts
                 )
             )
-            self.ended = True
+            self.ended = self.paused = True
         elif kind == ev.DONE:
             self._close_all(out, ts)
             status = data.get("status")
             if self.error is not None or status == "error":
                 error = self.error or {"message": "The run failed.", "code": "error"}
                 out.append(RunErrorEvent(message=error["message"], code=error.get("code"), timestamp=ts))
-            elif self.cancelled or status == "cancelled":
+            elif self.cancelled or status in ("cancelled", "expired"):
                 out.append(
                     RunFinishedEvent(
                         thread_id=event.session_id,
@@ -215,3 +224,33 @@ class AgUiEncoder(Encoder):
         self._close_open(out, ts)
         while self.steps:
             out.append(StepFinishedEvent(step_name=self.steps.pop(), timestamp=ts))
+
+
+def approval_interrupt(
+    interrupted: dict[str, Any], approval: dict[str, Any] | None, run_id: str
+) -> Interrupt:
+    """The AG-UI interrupt for a run paused on an approval (docs/approvals.md, "Wire formats")."""
+    approval = approval or {}
+    approval_id = str(interrupted.get("approval_id") or approval.get("approval_id") or f"{run_id}-interrupt")
+    tool = approval.get("tool")
+    choices = approval.get("choices") or ["approve", "reject", "edit"]
+    expires = approval.get("expires_at")
+    return Interrupt(
+        id=approval_id,
+        reason="tool_approval",
+        message=f"Allow the tool {tool} to run with these arguments?" if tool else None,
+        tool_call_id=approval.get("call_id"),
+        response_schema={
+            "type": "object",
+            "properties": {"decision": {"enum": list(choices)}, "editedArgs": {"type": "object"}},
+            "required": ["decision"],
+        },
+        expires_at=(
+            datetime.fromtimestamp(float(expires), UTC).isoformat().replace("+00:00", "Z")
+            if isinstance(expires, int | float)
+            else None
+        ),
+        metadata={"tool": tool, "args": approval.get("args") or {}, "choices": list(choices)}
+        if tool
+        else None,
+    )

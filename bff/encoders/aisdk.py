@@ -8,11 +8,13 @@ Header `x-vercel-ai-ui-message-stream: v1`; SSE `data: <json>` parts; `data: [DO
     token                 text-start {id}, text-delta {id, delta} ... (text-end on close)
     tool_start            tool-input-start, tool-input-available {toolCallId, toolName, input}
     tool_end              tool-output-available {output} or tool-output-error {errorText}
+    approval_required     tool-approval-request {approvalId, toolCallId} (docs/approvals.md)
     tool_progress         data-tool-progress {id: call_id, data}   (same id: the UI updates it)
     artifact on tool_end  data-artifact {id: artifact id, data}
     error                 error {errorText}
     cancelled             abort {reason}
-    done / interrupted    finish {messageMetadata: {run_id, session_id, status, usage}}
+    done / interrupted    finish {messageMetadata: {run_id, session_id, status, usage}}; after
+                          `interrupted`, the resumed run's events start again with `start`
     any later type        data-<type> {data}
 
 Only fields the v1 schema has had since 5.0 are written (its objects are strict), so older and
@@ -38,6 +40,8 @@ class AiSdkEncoder(Encoder):
         self.reasoning_id: str | None = None
         self.step_open = False
         self.ended = False
+        self.paused = False  # ended by `interrupted`: the run's next event starts a new message stream
+        self.tool_calls: set[str] = set()
         self._reasoning_count = 0
 
     def headers(self) -> dict[str, str]:
@@ -53,10 +57,13 @@ class AiSdkEncoder(Encoder):
         return DONE_FRAME if self.ended else b""
 
     def convert(self, event: Event) -> list[dict[str, Any]]:
-        if self.ended:
+        if self.ended and not self.paused:
             return []
         kind, data = event.type, event.data
         out: list[dict[str, Any]] = []
+        if self.paused:  # resumed after an approval: the same assistant message continues
+            self.ended = self.paused = False
+            out.append({"type": "start", "messageId": event.run_id})
         if kind == ev.START:
             out.append({"type": "start", "messageId": event.run_id})
         elif kind == ev.NODE_START:
@@ -92,6 +99,7 @@ class AiSdkEncoder(Encoder):
         elif kind == ev.TOOL_START:
             self._close_open(out)
             call_id, tool = str(data.get("call_id")), str(data.get("tool"))
+            self.tool_calls.add(call_id)
             out.append({"type": "tool-input-start", "toolCallId": call_id, "toolName": tool})
             out.append(
                 {
@@ -119,6 +127,28 @@ class AiSdkEncoder(Encoder):
                 out.append(
                     {"type": "data-artifact", "id": str(artifact.get("id", call_id)), "data": artifact}
                 )
+        elif kind == ev.APPROVAL_REQUIRED:
+            self._close_open(out)
+            call_id = str(data.get("call_id"))
+            if call_id not in self.tool_calls:  # the approval names a call the stream has not shown
+                self.tool_calls.add(call_id)
+                tool = str(data.get("tool"))
+                out.append({"type": "tool-input-start", "toolCallId": call_id, "toolName": tool})
+                out.append(
+                    {
+                        "type": "tool-input-available",
+                        "toolCallId": call_id,
+                        "toolName": tool,
+                        "input": data.get("args") or {},
+                    }
+                )
+            out.append(
+                {
+                    "type": "tool-approval-request",
+                    "approvalId": str(data.get("approval_id")),
+                    "toolCallId": call_id,
+                }
+            )
         elif kind == ev.ERROR:
             out.append({"type": "error", "errorText": str(data.get("message", "error"))})
         elif kind == ev.CANCELLED:
@@ -137,6 +167,7 @@ class AiSdkEncoder(Encoder):
                 metadata["usage"] = data["usage"]
             out.append({"type": "finish", "messageMetadata": metadata})
             self.ended = True
+            self.paused = kind == ev.INTERRUPTED
         elif kind in (ev.AGENT_START, ev.MESSAGE, ev.NODE_END):
             pass  # no UI part: the text and tool parts already carry it
         else:  # later types (approval_required, ...) as data parts

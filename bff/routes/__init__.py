@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bff.routes import chat, health, runs, sessions, ws
+from bff.routes import approvals, chat, health, history, runs, sessions, ws
 
 router = APIRouter()
-for _module in (health, chat, runs, sessions, ws):
+for _module in (health, chat, runs, approvals, sessions, history, ws):
     router.include_router(_module.router)
 
 __all__ = ["router"]

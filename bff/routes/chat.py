@@ -16,7 +16,8 @@ from bff import events as ev
 from bff.deps import PrincipalDep, RunsDep, SettingsDep
 from bff.encoders import create_encoder, negotiate
 from bff.eventlog import RunRecord
-from bff.exceptions import PayloadTooLarge, UpstreamError
+from bff.exceptions import PayloadTooLarge, UpstreamError, ValidationFailed
+from bff.routes.approvals import stream_resumed_agui
 from bff.routes.inputs import ChatInput, check_on_disconnect, parse_chat_body, session_for_thread
 from bff.routes.streaming import event_stream, run_headers
 from bff.runs import ON_DISCONNECT_CONTINUE, RunManager, new_session_id
@@ -42,6 +43,8 @@ def resolve_session(principal: str, chat: ChatInput) -> str:
 
 
 async def start_run(runs: RunManager, principal: str, chat: ChatInput, *, wait_open: bool) -> RunRecord:
+    if chat.resume:
+        raise ValidationFailed("An AG-UI resume is answered on POST /v1/chat/stream.")
     session_id = resolve_session(principal, chat)
     return await runs.start(
         principal=principal, session_id=session_id, message=chat.message, wait_open=wait_open
@@ -62,6 +65,10 @@ async def chat_stream(
     wire = negotiate(protocol or chat.protocol, request.headers.get("accept"))
     policy = check_on_disconnect(on_disconnect) or chat.on_disconnect or ON_DISCONNECT_CONTINUE
     encoder = create_encoder(wire)
+    if chat.resume:  # AG-UI answering an interrupt: the same run continues (docs/approvals.md)
+        return await stream_resumed_agui(
+            request, list(chat.resume), encoder, runs=runs, settings=settings, principal=principal
+        )
     record = await start_run(runs, principal, chat, wait_open=True)
     return event_stream(
         runs, record, encoder, after=0, heartbeat_s=settings.heartbeat_interval_s, on_disconnect=policy

@@ -37,6 +37,7 @@ class ChatInput:
     thread_id: str | None = None  # a frontend's conversation id, to map with session_for_thread
     on_disconnect: str | None = None
     protocol: str | None = None  # the format the body's shape implies (ag-ui, ai-sdk)
+    resume: tuple[dict[str, Any], ...] | None = None  # AG-UI `resume` entries (docs/approvals.md)
 
 
 def check_session_id(value: Any) -> str:
@@ -109,6 +110,9 @@ def _agui(data: dict[str, Any], max_chars: int) -> ChatInput:
         run_input = RunAgentInput.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(f"Not a valid AG-UI RunAgentInput: {_first_error(exc)}") from None
+    if run_input.resume:  # answers an interrupt: no new prompt (bff/routes/approvals.py)
+        entries = tuple(e.model_dump(by_alias=True, exclude_none=True) for e in run_input.resume)
+        return ChatInput(message="", thread_id=run_input.thread_id, protocol=AG_UI, resume=entries)
     text = ""
     for message in reversed(run_input.messages):
         if getattr(message, "role", None) == "user":
