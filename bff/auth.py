@@ -40,6 +40,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from bff.exceptions import Unauthorized
+from bff.observability.logs import bind_principal
 from bff.settings import Settings
 
 LOCAL_DEV: Final = "local-dev"
@@ -278,6 +279,7 @@ async def authenticate_connection(conn: HTTPConnection) -> Principal:
         authorization = f"Bearer {token}" if token else None
     principal = await _authenticator(conn).authenticate(authorization, conn.headers.get(API_KEY_HEADER))
     conn.state.principal = principal
+    bind_principal(principal.id)
     return principal
 
 
