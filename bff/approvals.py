@@ -246,8 +246,11 @@ return 1
 class RedisApprovalStore:
     """Several BFF replicas: a hash per approval (`record`, `state`) and a pointer per run."""
 
-    def __init__(self, client: Any, *, prefix: str = "bff:", retention_s: float = 3600.0) -> None:
+    def __init__(
+        self, client: Any, *, prefix: str = "bff:", retention_s: float = 3600.0, owns_client: bool = False
+    ) -> None:
         self._redis = client
+        self._owns_client = owns_client
         self._prefix = prefix
         self._retention_s = retention_s
         self._settle_script = client.register_script(_SETTLE_LUA)
@@ -314,13 +317,24 @@ class RedisApprovalStore:
         return approval if approval is not None and approval.state == PENDING else None
 
     async def close(self) -> None:
-        """The Redis client belongs to whoever created it (the app's lifespan)."""
+        """Closes the client only when this store created it (`create_approval_store`)."""
+        if self._owns_client:
+            await self._redis.aclose()
 
 
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, ClientError):
         return exc
     return UpstreamUnavailable("approval store unavailable", code="store_unavailable")
+
+
+def create_approval_store(redis_url: str | None, *, retention_s: float) -> ApprovalStore:
+    """Redis when the BFF has one (the same `BFF_REDIS_URL` as the event log), else in memory."""
+    if not redis_url:
+        return MemoryApprovalStore(retention_s=retention_s)
+    from redis.asyncio import Redis
+
+    return RedisApprovalStore(Redis.from_url(redis_url), retention_s=retention_s, owns_client=True)
 
 
 def new_approval(
@@ -456,6 +470,15 @@ class ApprovalDesk:
 Pair = tuple[str, dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """An accepted answer: the run (running again), the approval, and the seq the new leg follows."""
+
+    record: RunRecord
+    approval: Approval
+    after: int
+
+
 class ApprovalFlow:
     """Ties the desk to the runs: what happens to a run when it pauses, is answered, or expires.
 
@@ -499,7 +522,7 @@ class ApprovalFlow:
 
     async def answer(
         self, *, principal: str, run_id: str, approval_id: str, decision: str, edited_args: Any
-    ) -> tuple[RunRecord, Approval]:
+    ) -> Answered:
         record = await self.runs.get(principal, run_id)  # 404 run_not_found, also for other principals
         current = await self.desk.store.get(approval_id)
         if current is None or current.run_id != run_id:
@@ -514,8 +537,9 @@ class ApprovalFlow:
         )
         if record.status != AWAITING_APPROVAL:
             raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
+        after = await self.runs.log.last_seq(run_id)
         record = await self.runs.start_leg(run_id, {"resume": approval.resume_value()})
-        return record, approval
+        return Answered(record, approval, after)
 
     async def _paused(self, record: RunRecord) -> RunRecord:
         """The leg that logged `approval_required` may still be closing: wait for `interrupted`."""

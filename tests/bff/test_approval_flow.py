@@ -162,10 +162,11 @@ async def test_an_answer_resumes_the_same_run_with_the_next_ids(
     stack: Stack, decision: str, edited: dict[str, Any] | None, expected: str
 ) -> None:
     run_id, first = await paused_run(stack)
-    record, approval = await stack.flow.answer(
+    answered = await stack.flow.answer(
         principal="alice", run_id=run_id, approval_id="apr_1", decision=decision, edited_args=edited
     )
-    assert record.run_id == run_id and approval.decision == decision
+    assert answered.record.run_id == run_id and answered.approval.decision == decision
+    assert answered.after == first[-1].seq
     rest = await stack.events(run_id, after=first[-1].seq)
     resume = stack.runtime.payloads[-1]
     assert resume["session_id"] == SESSION
