@@ -30,10 +30,10 @@ class LocalSettings:
     def from_env(cls) -> LocalSettings:
         env = os.environ
         return cls(
-            runtime_url=env.get("AGENTCORE_LOCAL_RUNTIME_URL", cls.runtime_url).rstrip("/"),
+            runtime_url=env.get("AGENTCORE_LOCAL_RUNTIME_URL", "http://127.0.0.1:8080").rstrip("/"),
             runtime_arns=_arns(env.get("AGENTCORE_LOCAL_RUNTIME_ARNS")),
-            host=env.get("AGENTCORE_LOCAL_HOST", cls.host),
-            port=int(env.get("AGENTCORE_LOCAL_PORT", cls.port)),
-            connect_timeout_s=float(env.get("AGENTCORE_LOCAL_CONNECT_TIMEOUT_S", cls.connect_timeout_s)),
-            max_invocations_per_s=int(env.get("AGENTCORE_LOCAL_MAX_INVOCATIONS_PER_S", 0)),
+            host=env.get("AGENTCORE_LOCAL_HOST", "127.0.0.1"),
+            port=int(env.get("AGENTCORE_LOCAL_PORT", "8090")),
+            connect_timeout_s=float(env.get("AGENTCORE_LOCAL_CONNECT_TIMEOUT_S", "5")),
+            max_invocations_per_s=int(env.get("AGENTCORE_LOCAL_MAX_INVOCATIONS_PER_S", "0")),
         )

@@ -1,0 +1,1 @@
+"""Developer scripts (standard library only): `python -m scripts.devstack`."""
