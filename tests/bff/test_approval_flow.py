@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from test_approval_fakes import ARGS, SESSION, ScriptedRuntime
 
 from bff import events as ev
 from bff.approvals import (
@@ -28,82 +28,6 @@ from bff.events import Event
 from bff.exceptions import RunNotFound, ValidationFailed
 from bff.normalize import RuntimeEventMapper
 from bff.runs import AWAITING_APPROVAL, RunManager
-
-SESSION = "sess_" + "0" * 32
-ARGS = {"title": "groceries", "text": "milk and eggs"}
-
-
-def rt(type_: str, **fields: Any) -> dict[str, Any]:
-    return {"type": type_, "timestamp": 1.0, "session_id": SESSION, **fields}
-
-
-class ScriptedRuntime:
-    """Answers a prompt with a pause for approval, and a resume according to its decision."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        self.drained = asyncio.Event()
-
-    def script(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        if "prompt" in payload:
-            return [
-                rt("AGENT_START", model="offline-rules", input=payload["prompt"]),
-                rt("TOOL_CALL", tool="save_note", call_id="tooluse_1", args=ARGS),
-                rt(
-                    "APPROVAL_REQUIRED",
-                    approval_id="apr_1",
-                    tool="save_note",
-                    call_id="tooluse_1",
-                    args=ARGS,
-                    choices=["approve", "reject", "edit"],
-                ),
-                rt(
-                    "AGENT_END",
-                    status="interrupted",
-                    output="",
-                    usage={},
-                    node_timings_ms={},
-                    duration_ms=1.0,
-                ),
-            ]
-        decision = payload["resume"]["decision"]
-        args = payload["resume"].get("edited_args") or ARGS
-        if decision == "reject":
-            text, result = "I did not save the note.", "Not run: the user rejected this call."
-        else:
-            text, result = f"Saved {args['title']}.", f"saved {args['title']}.md"
-        return [
-            rt("AGENT_START", model="offline-rules", input=""),
-            rt("TOOL_RESULT", tool="save_note", call_id="tooluse_1", result=result, status="success"),
-            rt("TOKEN", delta=text, message_id="m1"),
-            rt("AGENT_END", status="complete", output=text, usage={}, node_timings_ms={}, duration_ms=1.0),
-        ]
-
-    @asynccontextmanager
-    async def _open(self, payload: dict[str, Any]) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        self.payloads.append(payload)
-        events = self.script(payload)
-
-        async def gen() -> AsyncIterator[dict[str, Any]]:
-            for e in events:
-                await asyncio.sleep(0)
-                yield e
-            if "resume" in payload:
-                self.drained.set()
-
-        yield gen()
-
-    def stream(
-        self,
-        payload: dict[str, Any],
-        session_id: str,
-        user_id: str | None = None,
-        trace_parent: str | None = None,
-    ) -> Any:
-        return self._open(payload)
-
-    async def stop_session(self, session_id: str) -> None:
-        return None
 
 
 class Stack:
