@@ -29,8 +29,12 @@ A `data:` frame that is not a JSON object (the SDK double-encodes a yielded stri
 and skipped. A runtime that answers `application/json` instead of SSE yields that one object.
 
 Client configuration (REFERENCE.md section 1): botocore's 60 s read timeout and 10-connection
-pool would cut long silent streams and cap concurrency, so both come from settings; invoke is
-never retried here (retrying before the first byte is a policy of its own). `tcp_keepalive` is
+pool would cut long silent streams and cap concurrency, so both come from settings; botocore
+never retries (one attempt): `invoke_agent_runtime` is retried by `bff.retry.RetryPolicy` on
+throttling and connection failures, until the response headers arrive and never after, within
+`first_byte_timeout_s` in all. With a `user_id` (the principal), the runtime session id is
+derived from it (`bff.auth.runtime_session_id`) and it is sent as `runtimeUserId`; the current
+trace context goes as `traceParent` (bff/observability/tracing.py). `tcp_keepalive` is
 set, but aiobotocore 2.25 does not apply socket options (a TODO in its httpsession); the runtime's
 HEARTBEAT events keep the connection busy instead.
 """
@@ -49,7 +53,9 @@ import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
 from botocore import exceptions as boto
+from opentelemetry.trace import SpanKind
 
+from bff.auth import runtime_session_id
 from bff.exceptions import (
     BFFError,
     ClientError,
@@ -57,6 +63,9 @@ from bff.exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from bff.observability.metrics import Metrics
+from bff.observability.tracing import invoke_trace_kwargs, tracer
+from bff.retry import RetryPolicy, error_class
 from bff.settings import Settings
 from bff.sse import SSEDecoder
 
@@ -142,6 +151,7 @@ class UpstreamStream:
         self._body = response["response"]
         self.content_type = response.get("contentType", "") or ""
         self._client._active += 1
+        self._client._streams.add(self)
         self._producer = asyncio.create_task(self._produce(), name="agentcore-upstream-producer")
         return self
 
@@ -167,6 +177,7 @@ class UpstreamStream:
                 body, self._body = self._body, None
                 body.close()
                 self._client._active -= 1
+                self._client._streams.discard(self)
 
     def __aiter__(self) -> UpstreamStream:
         return self
@@ -225,17 +236,27 @@ class UpstreamStream:
 class AgentCoreClient:
     """One aioboto3 session and one `bedrock-agentcore` client for the whole process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, metrics: Metrics | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        self.retry = retry or RetryPolicy()  # before the first byte only (bff/retry.py)
         self._session = aioboto3.Session(region_name=settings.aws_region)
         self._exit: contextlib.AsyncExitStack | None = None
         self._client: Any = None
         self._active = 0
+        self._streams: set[UpstreamStream] = set()
 
     @property
     def active_streams(self) -> int:
         """Upstream streams open right now (each with its producer task and connection)."""
         return self._active
+
+    @property
+    def queued_events(self) -> int:
+        """Events decoded but not yet consumed, over every open stream (the queue depth metric)."""
+        return sum(stream._queue.qsize() for stream in self._streams)
 
     def _config(self) -> AioConfig:
         s = self.settings
@@ -272,10 +293,12 @@ class AgentCoreClient:
 
     # --- operations -------------------------------------------------------------------------
 
-    def _base(self, session_id: str) -> dict[str, Any]:
+    def _base(self, session_id: str, user_id: str | None = None) -> dict[str, Any]:
+        # With a principal, the runtime session is derived from it (bff/auth.py): nobody reaches
+        # another principal's microVM by sending their session id.
         kwargs: dict[str, Any] = {
             "agentRuntimeArn": self.settings.agent_runtime_arn,
-            "runtimeSessionId": session_id,
+            "runtimeSessionId": runtime_session_id(user_id, session_id) if user_id else session_id,
         }
         if self.settings.agent_runtime_qualifier:
             kwargs["qualifier"] = self.settings.agent_runtime_qualifier
@@ -289,7 +312,7 @@ class AgentCoreClient:
         trace_parent: str | None,
         accept: str,
     ) -> dict[str, Any]:
-        kwargs = self._base(session_id)
+        kwargs = self._base(session_id, user_id)
         kwargs["payload"] = json.dumps(payload, ensure_ascii=False).encode()
         kwargs["contentType"] = "application/json"
         kwargs["accept"] = accept
@@ -302,14 +325,26 @@ class AgentCoreClient:
     async def _invoke(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self._client is None:
             raise RuntimeError("AgentCoreClient used outside its `async with` block")
-        try:
-            async with asyncio.timeout(self.settings.first_byte_timeout_s):
-                return await self._client.invoke_agent_runtime(**kwargs)  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("invoke_agent_runtime failed: %s", type(exc).__name__)
-            raise translate(exc) from exc
+        with tracer().start_as_current_span("agentcore.invoke", kind=SpanKind.CLIENT):
+            if "traceParent" not in kwargs:
+                kwargs = {**kwargs, **invoke_trace_kwargs()}  # the runtime's spans nest under this one
+            try:
+                async with asyncio.timeout(self.settings.first_byte_timeout_s):
+                    return await self.retry.run(  # type: ignore[no-any-return]
+                        lambda: self._client.invoke_agent_runtime(**kwargs), on_retry=self._on_retry
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("invoke_agent_runtime failed: %s", type(exc).__name__)
+                if self.metrics is not None:
+                    self.metrics.upstream_error(error_class(exc))
+                raise translate(exc) from exc
+
+    def _on_retry(self, exc: BaseException, attempt: int) -> None:
+        log.info("invoke_agent_runtime retried after %s (attempt %d)", error_class(exc), attempt)
+        if self.metrics is not None:
+            self.metrics.upstream_retry(error_class(exc))
 
     def stream(
         self,
@@ -343,13 +378,13 @@ class AgentCoreClient:
             return events[0]
         return {"events": events}
 
-    async def stop_session(self, session_id: str) -> bool:
+    async def stop_session(self, session_id: str, user_id: str | None = None) -> bool:
         """StopRuntimeSession. False when the service does not know the session (not an error)."""
         if self._client is None:
             raise RuntimeError("AgentCoreClient used outside its `async with` block")
         try:
             async with asyncio.timeout(self.settings.first_byte_timeout_s):
-                await self._client.stop_runtime_session(**self._base(session_id))
+                await self._client.stop_runtime_session(**self._base(session_id, user_id))
         except boto.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return False

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import botocore.exceptions
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
-from bff.exceptions import UpstreamUnavailable
+from bff.exceptions import UpstreamBadGateway, UpstreamUnavailable
+from bff.observability.metrics import Metrics
 from bff.retry import RetryPolicy, error_class, is_retryable
+from bff.settings import Settings
+from bff.upstream import AgentCoreClient
+from tests.e2e.servers import serve
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
@@ -136,3 +145,92 @@ async def test_a_single_attempt_policy_never_retries() -> None:
         await retry.run(call)
     assert call.calls == 1
     assert sleep.delays == []
+
+
+# --- through the real aioboto3 client, against a stub AgentCore endpoint that throttles -------
+
+
+class ThrottlingEndpoint:
+    """Answers InvokeAgentRuntime with `ThrottlingException` for the first `throttle` calls, then
+    streams two events; with `break_after_first`, the stream breaks after its first event."""
+
+    def __init__(self, throttle: int, *, break_after_first: bool = False) -> None:
+        self.throttle = throttle
+        self.break_after_first = break_after_first
+        self.calls = 0
+        self.app = Starlette(
+            routes=[Route("/runtimes/{arn:path}/invocations", self.invoke, methods=["POST"])]
+        )
+
+    async def invoke(self, request: Request) -> Response:
+        self.calls += 1
+        if self.calls <= self.throttle:
+            return JSONResponse(
+                {"message": "Rate exceeded"},
+                status_code=429,
+                headers={"x-amzn-ErrorType": "ThrottlingException"},
+            )
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b'data: {"type": "TOKEN", "delta": "once", "message_id": "m"}\n\n'
+            if self.break_after_first:
+                raise RuntimeError("the runtime died mid-stream")
+            yield b'data: {"type": "AGENT_END", "output": "once"}\n\n'
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def fast_retry(attempts: int = 4) -> RetryPolicy:
+    return RetryPolicy(attempts=attempts, base_delay_s=0.001, max_delay_s=0.005)
+
+
+async def test_throttled_invocations_are_retried_before_the_first_byte() -> None:
+    endpoint = ThrottlingEndpoint(throttle=3)
+    metrics = Metrics()
+    async with serve(endpoint.app) as url:
+        settings = Settings(agentcore_endpoint_url=url, auth_mode="local-dev")
+        async with (
+            AgentCoreClient(settings, metrics=metrics, retry=fast_retry(4)) as client,
+            client.stream(payload={"prompt": "hi"}, session_id="s" * 40) as events,
+        ):
+            got = [event async for event in events]
+    assert endpoint.calls == 4
+    assert [e["type"] for e in got] == ["TOKEN", "AGENT_END"]  # every event exactly once
+    assert (
+        metrics.registry.get_sample_value(
+            "bff_upstream_retries_total", {"error_class": "ThrottlingException"}
+        )
+        == 3
+    )
+
+
+async def test_throttling_past_the_last_attempt_is_a_503() -> None:
+    endpoint = ThrottlingEndpoint(throttle=10)
+    metrics = Metrics()
+    async with serve(endpoint.app) as url:
+        settings = Settings(agentcore_endpoint_url=url, auth_mode="local-dev")
+        async with AgentCoreClient(settings, metrics=metrics, retry=fast_retry(3)) as client:
+            with pytest.raises(UpstreamUnavailable):
+                async with client.stream(payload={"prompt": "hi"}, session_id="s" * 40):
+                    pass
+    assert endpoint.calls == 3
+    assert (
+        metrics.registry.get_sample_value("bff_upstream_errors_total", {"error_class": "ThrottlingException"})
+        == 1
+    )
+
+
+async def test_a_failure_after_the_first_byte_is_never_retried() -> None:
+    endpoint = ThrottlingEndpoint(throttle=0, break_after_first=True)
+    async with serve(endpoint.app) as url:
+        settings = Settings(agentcore_endpoint_url=url, auth_mode="local-dev")
+        async with (
+            AgentCoreClient(settings, retry=fast_retry(4)) as client,
+            client.stream(payload={"prompt": "hi"}, session_id="s" * 40) as events,
+        ):
+            got: list[dict[str, Any]] = []
+            with pytest.raises(UpstreamBadGateway):
+                async for event in events:
+                    got.append(event)
+    assert endpoint.calls == 1
+    assert [e["delta"] for e in got] == ["once"]  # the token was delivered once, never replayed

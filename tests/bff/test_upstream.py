@@ -12,6 +12,7 @@ import pytest
 
 from agentcore_local.app import create_app
 from agentcore_local.settings import LocalSettings
+from bff.auth import runtime_session_id
 from bff.exceptions import ClientError, UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable
 from bff.settings import Settings
 from bff.upstream import AgentCoreClient
@@ -88,8 +89,9 @@ async def test_session_user_and_trace_headers_reach_the_runtime(stack: Stack) ->
         client.stream(payload={"script": []}, session_id=SID, user_id="alice", trace_parent=trace) as events,
     ):
         assert [e async for e in events] == []
-    (headers,) = stack.runtime.sessions[SID].headers
-    assert headers["x-amzn-bedrock-agentcore-runtime-session-id"] == SID
+    runtime_sid = runtime_session_id("alice", SID)  # derived from the principal (bff/auth.py)
+    (headers,) = stack.runtime.sessions[runtime_sid].headers
+    assert headers["x-amzn-bedrock-agentcore-runtime-session-id"] == runtime_sid
     assert headers["x-amzn-bedrock-agentcore-runtime-user-id"] == "alice"
     assert headers["traceparent"] == trace
     assert "authorization" not in headers  # the SigV4 signature stays at the endpoint
