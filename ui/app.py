@@ -38,7 +38,9 @@ from ui.settings import Settings  # noqa: E402
 from ui.turn import Turn  # noqa: E402
 from ui.view import TurnView  # noqa: E402
 
-st.set_page_config(page_title="Agent chat", page_icon="💬", layout="centered")
+st.set_page_config(page_title="Agent chat", page_icon=":material/forum:", layout="centered")
+st.set_option("client.toolbarMode", "minimal")  # no Deploy button
+st.set_option("client.showErrorDetails", "none")  # never a stack trace on the page
 
 settings = Settings.from_env()
 client = bff.BffClient(settings)
@@ -132,11 +134,13 @@ def _on_run_started(turn: Turn) -> None:
 
 # --- sidebar ----------------------------------------------------------------------------------
 with st.sidebar:
-    st.header("💬 Agent chat")
+    st.header(":material/forum: Agent chat")
     healthy = client.health()
-    st.markdown(f"{'🟢 BFF online' if healthy else '🔴 BFF unreachable'}")
+    st.markdown(
+        ":green[:material/check_circle:] BFF online" if healthy else ":red[:material/error:] BFF unreachable"
+    )
     st.caption(settings.bff_url)
-    st.button("➕ New chat", on_click=_on_new_chat, use_container_width=True, type="primary")
+    st.button("New chat", on_click=_on_new_chat, width="stretch", type="primary", icon=":material/add:")
     st.caption("Session")
     if state.session_id:
         st.code(state.session_id, language=None, wrap_lines=True)
@@ -158,7 +162,7 @@ with st.sidebar:
                 on_click=_on_pick_session,
                 args=(session_id,),
                 disabled=session_id == state.session_id,
-                use_container_width=True,
+                width="stretch",
                 help=f"session {session_id}",
             )
 
@@ -201,9 +205,15 @@ def _adopt(run_id: str) -> Turn | None:
     if status is None:  # unknown or expired run
         st.query_params.pop("run", None)
         return None
-    prompt = str(status.get("message") or status.get("prompt") or status.get("input") or "")
-    if prompt and state.history and state.history[-1].prompt == prompt and not state.history[-1].has_output:
-        state.history.pop()  # the stored history already holds the question of the running turn
+    running = status.get("status") in (None, "running", "awaiting_approval")
+    if not running and state.history:
+        st.query_params.pop("run", None)  # already over, and the stored history shows it
+        return None
+    prompt = str(status.get("message") or status.get("prompt") or "")
+    if running and state.history and (not prompt or state.history[-1].prompt == prompt):
+        # The stored history already holds the running turn's question (and maybe part of its
+        # answer): the replay draws that turn, so take its question from there.
+        prompt = state.history.pop().prompt
     return Turn(prompt=prompt, run_id=run_id, session_id=state.session_id)
 
 

@@ -39,7 +39,7 @@ class ToolBlock:
     progress: float | None = None
     message: str = ""
     result: str | None = None
-    status: Literal["running", "success", "error"] = "running"
+    status: Literal["running", "success", "error", "stopped"] = "running"
     duration_ms: float | None = None
     kind: Literal["tool"] = "tool"
 
@@ -268,6 +268,11 @@ class Turn:
         }
         return STATUS
 
+    def _on_approval_expired(self, event: dict[str, Any]) -> str:
+        message = str(event.get("message") or "Nobody answered the approval request in time.")
+        self.error = {"code": "approval_expired", "message": message, "retryable": True}
+        return STATUS
+
     def _on_cancelled(self, event: dict[str, Any]) -> str:
         self.stopped = True
         return STATUS
@@ -286,6 +291,9 @@ class Turn:
                 }
         else:
             self.status = "complete"
+        for block in self.blocks:  # a call the run ended without (stopped, or not approved)
+            if isinstance(block, ToolBlock) and block.status == "running":
+                block.status = "stopped"
         output = event.get("output")
         if isinstance(output, str) and output and not self.text and self.status == "complete":
             self.blocks.append(TextBlock(text=output))

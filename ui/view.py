@@ -39,13 +39,13 @@ def fmt_ms(ms: float | None) -> str:
 def metrics_line(turn: Turn) -> str:
     parts = []
     if turn.ttft_s is not None:
-        parts.append(f"⚡ {turn.ttft_s:.2f} s to first token")
+        parts.append(f":material/bolt: {turn.ttft_s:.2f} s to first token")
     if turn.total_s is not None:
-        parts.append(f"⏱ {turn.total_s:.2f} s total")
+        parts.append(f":material/timer: {turn.total_s:.2f} s total")
     usage = turn.usage
     if usage.get("total_tokens") is not None:
         parts.append(
-            f"🔢 {usage.get('total_tokens')} tokens "
+            f":material/toll: {usage.get('total_tokens')} tokens "
             f"({usage.get('input_tokens', '?')} in · {usage.get('output_tokens', '?')} out)"
         )
     return " · ".join(parts)
@@ -94,7 +94,9 @@ class TurnView:
         if live:
             self._live_footer(turn)
             if self.on_stop is not None and turn.status == "streaming":
-                self.actions.button("⏹ Stop", key=f"stop-{self.key}", on_click=self.on_stop, type="secondary")
+                self.actions.button(
+                    "Stop", key=f"stop-{self.key}", on_click=self.on_stop, icon=":material/stop_circle:"
+                )
         else:
             self.finish(turn)
 
@@ -108,7 +110,9 @@ class TurnView:
             and turn.error
             and turn.error.get("retryable")
         ):
-            self.actions.button("↻ Retry", key=f"retry-{self.key}", on_click=self.on_retry)
+            self.actions.button(
+                "Retry", key=f"retry-{self.key}", on_click=self.on_retry, icon=":material/refresh:"
+            )
         else:
             self.actions.empty()
 
@@ -145,7 +149,10 @@ class TurnView:
 
     # --- pieces ------------------------------------------------------------------------------
     def _reasoning(self, turn: Turn) -> None:
-        with self.reasoning.container(), st.expander("💭 Reasoning", expanded=False):
+        with (
+            self.reasoning.container(),
+            st.expander("Reasoning", expanded=False, icon=":material/psychology:"),
+        ):
             st.markdown(turn.thinking)
 
     def _block(self, turn: Turn, index: int, *, live: bool) -> None:
@@ -158,30 +165,32 @@ class TurnView:
     def _live_footer(self, turn: Turn) -> None:
         elapsed = time.time() - turn.created
         if self.stopping:
-            label = "⏹ Stopping…"
+            label = ":material/stop_circle: Stopping…"
         elif turn.status == "awaiting_approval":
-            label = "✋ Waiting for your decision"
+            label = ":material/front_hand: Waiting for your decision"
         elif turn.first_token_ts is None and not any(isinstance(b, ToolBlock) for b in turn.blocks):
-            label = "💭 Thinking" + "." * (1 + self._ticks % 3)
+            label = ":material/psychology: Thinking" + "." * (1 + self._ticks % 3)
         else:
             running = [b.tool for b in turn.blocks if isinstance(b, ToolBlock) and b.status == "running"]
-            label = f"🔧 Running `{running[-1]}`…" if running else "✍️ Writing…"
+            label = (
+                f":material/build: Running `{running[-1]}`…" if running else ":material/edit_note: Writing…"
+            )
         self.footer.caption(f"{label} · {elapsed:.1f} s")
 
     def _final_footer(self, turn: Turn) -> None:
         with self.footer.container():
             if turn.status == "cancelled":
-                st.caption("⏹ Stopped before the answer was complete.")
+                st.caption(":material/stop_circle: Stopped before the answer was complete.")
             elif turn.status == "awaiting_approval":
-                st.caption("✋ Waiting for your decision")
+                st.caption(":material/front_hand: Waiting for your decision")
             if turn.error is not None and turn.status != "cancelled":
-                st.error(turn.error.get("message", "Something went wrong."), icon="⚠️")
+                st.error(turn.error.get("message", "Something went wrong."), icon=":material/error:")
                 st.caption(f"error code `{turn.error.get('code', 'error')}`")
             line = metrics_line(turn)
             if line:
                 st.caption(line)
             if turn.node_timings_ms or turn.run_id:
-                with st.expander("Timings and ids", expanded=False):
+                with st.expander("Timings and ids", expanded=False, icon=":material/timer:"):
                     if turn.node_timings_ms:
                         st.dataframe(
                             pd.DataFrame(
@@ -247,10 +256,10 @@ class _Slot:
             self.status.update(label=f"Running `{block.tool}`…", state="running")
         else:
             took = f" · {fmt_ms(block.duration_ms)}" if block.duration_ms is not None else ""
-            verb = "failed" if block.status == "error" else "done"
+            verb = {"error": "failed", "stopped": "stopped"}.get(block.status, "done")
             self.status.update(
                 label=f"`{block.tool}` {verb}{took}",
-                state="error" if block.status == "error" else "complete",
+                state="complete" if block.status == "success" else "error",
                 expanded=False,
             )
 
@@ -275,7 +284,12 @@ def _signature(block: Block, streaming: bool) -> tuple[Any, ...]:
 def _artifact(artifact: dict[str, Any]) -> None:
     final = artifact.get("status") == "final"
     title = artifact.get("title") or "Result"
-    st.markdown(f"**{title}** &nbsp; {'✅ final' if final else '⏳ in progress'}")
+    badge = (
+        ":green-badge[:material/check: final]"
+        if final
+        else ":orange-badge[:material/hourglass_top: in progress]"
+    )
+    st.markdown(f"**{title}** &nbsp; {badge}")
     columns = [str(c) for c in artifact.get("columns") or []]
     rows = artifact.get("rows") or []
     try:
@@ -292,10 +306,14 @@ def _artifact(artifact: dict[str, Any]) -> None:
 
 def _approval(block: ApprovalBlock, view: TurnView) -> None:
     with st.container(border=True):
-        st.markdown(f"✋ **Approval needed**: the agent wants to run `{block.tool}`")
+        st.markdown(f":material/front_hand: **Approval needed**: the agent wants to run `{block.tool}`")
         st.code(json.dumps(block.edited_args or block.args, indent=2, ensure_ascii=False), language="json")
         if block.decision is not None:
-            verb = {"approve": "✅ Approved", "reject": "🚫 Rejected", "edit": "✏️ Edited and approved"}
+            verb = {
+                "approve": ":material/check_circle: Approved",
+                "reject": ":material/block: Rejected",
+                "edit": ":material/edit: Edited and approved",
+            }
             st.caption(verb.get(block.decision, block.decision))
             return
         if view.on_decide is None:

@@ -31,7 +31,7 @@ def assistant_messages(app: AppTest) -> int:
 def test_first_page_is_empty_with_health_and_no_session_list(app: AppTest, fake: FakeBff) -> None:
     app.run()
     assert not app.exception
-    assert "🟢 BFF online" in [m.value for m in app.sidebar.markdown]
+    assert ":green[:material/check_circle:] BFF online" in [m.value for m in app.sidebar.markdown]
     assert "What can I help you with?" in "".join(texts(app))
     assert fake.paths() == ["/healthz", "/v1/sessions"]  # the list is not offered (404): hidden
     assert not app.sidebar.subheader
@@ -43,7 +43,7 @@ def test_an_answer_streams_into_the_history_with_reasoning_and_metrics(app: AppT
     assert "hello" in texts(app)
     answer = [t for t in texts(app) if t.startswith("Hello there!")]
     assert answer == [fake.runs["run_1"].events[-1]["output"]]  # whole, once, without the cursor
-    assert [e.label for e in app.expander][:1] == ["💭 Reasoning"]
+    assert [e.label for e in app.expander][:1] == ["Reasoning"]
     assert "The user greets me." in texts(app)
     captions = [c.value for c in app.caption]
     assert any(
@@ -75,7 +75,8 @@ def test_a_tool_call_is_a_status_block_with_arguments_progress_result_and_durati
 def test_artifacts_show_as_a_table_and_a_chart_marked_final(app: AppTest) -> None:
     ask(app, "stats please")
     assert not app.exception
-    assert "**Summary** &nbsp; ✅ final" in texts(app) and "**Trend** &nbsp; ✅ final" in texts(app)
+    assert "**Summary** &nbsp; :green-badge[:material/check: final]" in texts(app)
+    assert "**Trend** &nbsp; :green-badge[:material/check: final]" in texts(app)
     [table] = app.dataframe[:1]
     assert table.value.to_dict("list") == {"n": [1, 2, 3], "mean": [2.0, 4.0, 6.0]}
     assert app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart")
@@ -103,7 +104,7 @@ def test_an_unreachable_bff_is_said_plainly_and_retry_works_once_it_is_back(
 ) -> None:
     fake.unreachable = True
     ask(app, "hello")
-    assert "🔴 BFF unreachable" in [m.value for m in app.sidebar.markdown]
+    assert ":red[:material/error:] BFF unreachable" in [m.value for m in app.sidebar.markdown]
     [error] = app.error
     assert error.value.startswith("Cannot reach the BFF at http://")
     fake.unreachable = False
@@ -187,7 +188,7 @@ def test_stop_cancels_the_run_and_follows_it_from_the_last_drawn_id(app: AppTest
     assert follows == ["6"]
     [done] = app.session_state["history"]
     assert done.status == "cancelled" and done.last_seq == 12
-    assert "⏹ Stopped before the answer was complete." in [c.value for c in app.caption]
+    assert ":material/stop_circle: Stopped before the answer was complete." in [c.value for c in app.caption]
     assert "run" not in app.query_params
 
 
@@ -210,7 +211,7 @@ def test_a_reload_resumes_the_running_answer_from_the_start_once(app: AppTest, f
 def test_an_approval_card_pauses_and_approve_continues_the_same_answer(app: AppTest, fake: FakeBff) -> None:
     ask(app, "please approve this")
     assert not app.exception
-    assert "✋ **Approval needed**: the agent wants to run `delete_file`" in texts(app)
+    assert ":material/front_hand: **Approval needed**: the agent wants to run `delete_file`" in texts(app)
     assert app.chat_input(key="prompt").disabled
     assert app.query_params.get("run") == "run_1"
     app.button(key="approval-ap1-approve").click().run()
@@ -220,7 +221,7 @@ def test_an_approval_card_pauses_and_approve_continues_the_same_answer(app: AppT
     assert [r[2].get("last-event-id") for r in fake.requests if r[1] == "/v1/runs/run_1/stream"] == ["3"]
     [turn] = app.session_state["history"]
     assert [b.kind for b in turn.blocks] == ["approval", "tool", "text"] and turn.status == "complete"
-    assert "✅ Approved" in [c.value for c in app.caption]
+    assert ":material/check_circle: Approved" in [c.value for c in app.caption]
     assert "Done, the file is gone." in texts(app) and assistant_messages(app) == 1
     assert not app.chat_input(key="prompt").disabled
 
