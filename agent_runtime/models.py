@@ -1,4 +1,9 @@
-"""The chat model: Bedrock Converse when `AGENT_MODEL_ID` is set, otherwise the offline rules model."""
+"""The chat model: Bedrock Converse when `AGENT_MODEL_ID` is set, otherwise the offline rules model.
+
+Streaming is forced on (`disable_streaming=False`): langchain-aws otherwise falls back to the
+non-streaming Converse API for model ids it does not recognise, and this runtime exists to stream.
+Choose a model that streams tool use through ConverseStream (Claude, Nova, ...).
+"""
 
 from __future__ import annotations
 
@@ -17,4 +22,5 @@ def build_model(settings: Settings) -> BaseChatModel:
         model=settings.model_id,
         region_name=settings.aws_region,
         endpoint_url=settings.bedrock_endpoint_url,
+        disable_streaming=False,
     )
