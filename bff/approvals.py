@@ -486,8 +486,8 @@ class ApprovalFlow:
       records the approval and gives the event its `expires_at`.
     - `answer`: after the checks (404 / 422 / 409 / 410), starts the resuming leg
       `{"resume": {...}}` on the same run, same log, same session.
-    - expiry (the desk's `on_expired`): logs `approval_expired` and `done` (status `expired`), then
-      tells the runtime `reject` in the background and discards that answer (docs/approvals.md).
+    - expiry (the desk's `on_expired`): logs `approval_expired`, tells the runtime `reject` (and
+      discards that answer), then logs `done` (status `expired`) (docs/approvals.md).
     """
 
     def __init__(
@@ -497,14 +497,13 @@ class ApprovalFlow:
         upstream: Upstream,
         *,
         pause_wait_s: float = 10.0,
-        reject_timeout_s: float = 120.0,
+        reject_timeout_s: float = 30.0,
     ) -> None:
         self.desk = desk
         self.runs = runs
         self._upstream = upstream
         self._pause_wait_s = pause_wait_s
         self._reject_timeout_s = reject_timeout_s
-        self._background: set[asyncio.Task[None]] = set()
         desk.on_expired = self._end_expired
         register_status(EXPIRED, terminal=True, done_status=EXPIRED)
         runs.add_pair_hook(frozenset({ev.APPROVAL_REQUIRED}), self.on_pairs)
@@ -570,33 +569,31 @@ class ApprovalFlow:
                         "message": "Nobody answered the approval in time; the tool did not run.",
                     },
                 ),
-                (ev.DONE, writer.done_payload(EXPIRED)),
             ]
         )
-        task = asyncio.get_running_loop().create_task(
-            self._reject_upstream(approval, record.session_id), name=f"approval-reject-{approval.approval_id}"
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        # Reject upstream before `done`: a client that sees `done` and sends the next turn finds the
+        # session's checkpoint settled, not racing this rejection.
+        await self._reject_upstream(approval, record.session_id, record.principal)
+        try:
+            await writer.append([(ev.DONE, writer.done_payload(EXPIRED))])
+        except Exception:  # e.g. a cancel ended the run meanwhile: its `done` stands
+            log.warning("could not end the expired run %s", approval.run_id, exc_info=True)
 
-    async def _reject_upstream(self, approval: Approval, session_id: str) -> None:
+    async def _reject_upstream(self, approval: Approval, session_id: str, principal: str) -> None:
         """Tell the runtime the tool must not run, so the session's checkpoint does not keep it pending."""
         resume = {"approval_id": approval.approval_id, "decision": REJECT}
         try:
             async with asyncio.timeout(self._reject_timeout_s):
                 async with self._upstream.stream(
-                    payload={"resume": resume, "session_id": session_id}, session_id=session_id
+                    payload={"resume": resume, "session_id": session_id},
+                    session_id=session_id,
+                    user_id=principal,
                 ) as events:
                     async for _ in events:
                         pass
-        except Exception as exc:  # best effort: the run has ended for the client either way
+        except Exception as exc:  # best effort: the run ends for the client either way
             log.warning("rejecting an expired approval upstream failed: %s", type(exc).__name__)
 
     async def aclose(self) -> None:
-        tasks = list(self._background)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stops the expiry timers (an expiry in progress, with its upstream rejection, included)."""
         await self.desk.aclose()

@@ -53,7 +53,9 @@ async def session_messages(
     session = await log.get_session(session_id)
     if session is None or session.principal != principal:
         raise SessionNotFound("No such session.")
-    body = await upstream.invoke_json({"action": "history", "session_id": session_id}, session_id)
+    body = await upstream.invoke_json(
+        {"action": "history", "session_id": session_id}, session_id, user_id=principal
+    )
     raw_messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(raw_messages, list):
         raise UpstreamBadGateway("The agent answered the history request with something unexpected.")

@@ -116,5 +116,5 @@ class ScriptedRuntime:
         assert payload == {"action": "history", "session_id": session_id}
         return {"session_id": session_id, "messages": list(self.history.get(session_id, []))}
 
-    async def stop_session(self, session_id: str) -> None:
+    async def stop_session(self, session_id: str, user_id: str | None = None) -> None:
         return None
