@@ -24,6 +24,7 @@ from bff.settings import Settings
 VALIDATOR = jsonschema.Draft202012Validator(native_events_schema())
 AGUI = TypeAdapter(AgUiEvent)
 PROMPT = "Save a note titled groceries with the text milk and eggs."
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Client:
@@ -256,3 +257,35 @@ async def test_history_of_unknown_or_bad_session(client: Client) -> None:
     bad = await client.http.get("/v1/sessions/short/messages")
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_session_id")
     assert not any(p.get("action") == "history" for p in client.runtime.payloads)
+
+
+async def test_two_replicas_sharing_redis_pause_on_one_answer_on_the_other() -> None:
+    """The run pauses on replica A; replica B takes the answer and runs the resumed leg; a client of
+    A follows it to the end. A's expiry timer, armed at the pause, then finds it settled."""
+    runtime = ScriptedRuntime()
+    settings = Settings(auth_mode="local-dev", redis_url=REDIS_URL, approval_ttl_s=60)
+    app_a = create_app(settings, upstream=runtime)
+    app_b = create_app(settings, upstream=runtime)
+    async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
+        transport_a, transport_b = httpx.ASGITransport(app=app_a), httpx.ASGITransport(app=app_b)
+        async with (
+            httpx.AsyncClient(transport=transport_a, base_url="http://a", timeout=10) as a,
+            httpx.AsyncClient(transport=transport_b, base_url="http://b", timeout=10) as b,
+        ):
+            client_a = Client(a, runtime)
+            run_id, first = await client_a.pause()
+            approval_id = first[-2]["approval_id"]
+            response = await b.post(
+                f"/v1/runs/{run_id}/approval", json={"approval_id": approval_id, "decision": "approve"}
+            )
+            assert response.status_code == 202, response.text
+            _, rest = await client_a.native(
+                "GET", f"/v1/runs/{run_id}/stream?last_event_id={first[-1]['seq']}"
+            )
+            assert rest[-1]["type"] == "done" and rest[-1]["output"] == "Saved groceries."
+            again = await a.post(
+                f"/v1/runs/{run_id}/approval", json={"approval_id": approval_id, "decision": "reject"}
+            )
+            assert (again.status_code, again.json()["error"]["code"]) == (409, "approval_already_answered")
+            assert app_a.state.approvals.desk._timers, "A's timer is still armed"
+            assert not await app_a.state.approvals.desk.expire(approval_id), "already settled on B"
