@@ -42,6 +42,8 @@ from bff import events as ev
 from bff.eventlog import EventLog, RunRecord
 from bff.events import Event
 from bff.exceptions import BFFError, NotFound, RunNotFound, UpstreamError
+from bff.limits import Limiter, RunSlot
+from bff.observability.metrics import Metrics
 
 logger = logging.getLogger("bff.runs")
 
@@ -86,7 +88,7 @@ class Upstream(Protocol):
         trace_parent: str | None = None,
     ) -> Any: ...  # an async context manager yielding an async iterator of runtime dicts
 
-    async def stop_session(self, session_id: str) -> Any: ...
+    async def stop_session(self, session_id: str, user_id: str | None = None) -> Any: ...
 
 
 def new_run_id() -> str:
@@ -190,8 +192,12 @@ class RunManager:
         *,
         stop_timeout_s: float = 5.0,
         pace: Pace | None = None,
+        limiter: Limiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.log = log
+        self._limiter = limiter  # run caps (bff/limits.py): a slot per running leg
+        self._metrics = metrics
         self._upstream = upstream
         self._mapper_factory = mapper_factory
         self._pace = pace  # token coalescing's timer (bff/coalesce.py `paced`), None when off
@@ -200,6 +206,11 @@ class RunManager:
         self._legs: dict[str, _Leg] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The app's metrics (bff/observability/metrics.py), for the streams that follow runs."""
+        return self._metrics
 
     # --- lookups: every read of a run goes through here, with the principal ------------------
 
@@ -243,11 +254,17 @@ class RunManager:
         """Create a run and start its first leg. With `wait_open`, return once the runtime answered;
         an upstream failure before that is raised (the caller answers 502/503/504)."""
         await self.check_session(principal, session_id)
-        record = RunRecord(run_id or new_run_id(), session_id, principal, RUNNING)
-        await self.log.create_run(record)
-        await self.log.touch_session(principal, session_id, preview=message[:200], run_id=record.run_id)
+        slot = await self._acquire_slot(principal)  # 429 before anything is created
+        try:
+            record = RunRecord(run_id or new_run_id(), session_id, principal, RUNNING)
+            await self.log.create_run(record)
+            await self.log.touch_session(principal, session_id, preview=message[:200], run_id=record.run_id)
+        except BaseException:
+            if slot is not None:
+                await slot.release()
+            raise
         payload = {"prompt": message, "session_id": session_id}
-        await self._launch(record, payload, last_seq=0, wait_open=wait_open)
+        await self._launch(record, payload, last_seq=0, wait_open=wait_open, slot=slot)
         return record
 
     async def start_leg(self, run_id: str, payload: dict[str, Any], *, wait_open: bool = False) -> RunRecord:
@@ -261,15 +278,30 @@ class RunManager:
         record = await self.log.get_run(run_id)
         if record is None:
             raise RunNotFound("No such run.")
-        record.status = RUNNING
-        await self.log.save_run(record)
-        payload = {"session_id": record.session_id, **payload}
-        last_seq = await self.log.last_seq(run_id)
-        await self._launch(record, payload, last_seq=last_seq, wait_open=wait_open)
+        slot = await self._acquire_slot(record.principal)
+        try:
+            record.status = RUNNING
+            await self.log.save_run(record)
+            payload = {"session_id": record.session_id, **payload}
+            last_seq = await self.log.last_seq(run_id)
+        except BaseException:
+            if slot is not None:
+                await slot.release()
+            raise
+        await self._launch(record, payload, last_seq=last_seq, wait_open=wait_open, slot=slot)
         return record
 
+    async def _acquire_slot(self, principal: str) -> RunSlot | None:
+        return None if self._limiter is None else await self._limiter.acquire_run(principal)
+
     async def _launch(
-        self, record: RunRecord, payload: dict[str, Any], *, last_seq: int, wait_open: bool
+        self,
+        record: RunRecord,
+        payload: dict[str, Any],
+        *,
+        last_seq: int,
+        wait_open: bool,
+        slot: RunSlot | None = None,
     ) -> None:
         writer = RunWriter(self.log, record, last_seq)
         loop = asyncio.get_running_loop()
@@ -279,6 +311,8 @@ class RunManager:
         leg = _Leg(writer, task, opened=opened)
         self._legs[record.run_id] = leg
         task.add_done_callback(lambda _t: self._forget(record.run_id, leg))
+        if slot is not None:  # the slot is the leg's, not the HTTP response's: freed when the leg ends
+            task.add_done_callback(lambda _t: self._spawn(slot.release()))
         if wait_open:
             await asyncio.shield(opened)
 
@@ -294,7 +328,9 @@ class RunManager:
         mapper = self._mapper_factory()
         try:
             try:
-                stream = self._upstream.stream(payload=payload, session_id=record.session_id)
+                stream = self._upstream.stream(
+                    payload=payload, session_id=record.session_id, user_id=record.principal
+                )
                 async with stream as upstream_events:
                     if not opened.done():
                         opened.set_result(None)
@@ -354,14 +390,29 @@ class RunManager:
 
     async def follow(self, run_id: str, after: int = 0, *, heartbeat_s: float) -> AsyncIterator[Event | None]:
         """Events after `after`, live, until `done` (or a pause); `None` whenever `heartbeat_s`
-        passes without one (the caller sends a heartbeat)."""
+        passes without one (the caller sends a heartbeat). A finished or expired run ends the
+        iteration once nothing is left after `after`; a paused run is waited on like a live one."""
+        check = True  # look at the run's status: at the start and after each silent wait
         while True:
-            batch = await self.log.read(run_id, after, block_s=heartbeat_s)
-            if not batch:
-                if await self.log.get_run(run_id) is None:
-                    return  # expired or evicted while followed
-                yield None
-                continue
+            if check:
+                check = False
+                record = await self.log.get_run(run_id)
+                if record is None:
+                    return
+                settled = record.status in TERMINAL_STATUSES  # a paused run may still go on: wait
+                batch = await self.log.read(run_id, after, block_s=0 if settled else heartbeat_s)
+                if not batch:
+                    if settled:
+                        return
+                    check = True
+                    yield None
+                    continue
+            else:
+                batch = await self.log.read(run_id, after, block_s=heartbeat_s)
+                if not batch:
+                    check = True
+                    yield None
+                    continue
             for event in batch:
                 yield event
                 after = event.seq
@@ -378,6 +429,8 @@ class RunManager:
         record = await self.get(principal, run_id)
         if record.status in TERMINAL_STATUSES:
             return record
+        if self._metrics is not None:
+            self._metrics.cancels.inc()
         if run_id in self._legs:
             await self._cancel_local(run_id, reason)
         elif record.status == RUNNING:
@@ -385,7 +438,7 @@ class RunManager:
         else:  # paused (awaiting approval): no leg runs anywhere
             writer = RunWriter(self.log, record, await self.log.last_seq(run_id))
             await writer.cancelled(reason)
-            await self._stop_session(record.session_id)
+            await self._stop_session(record)
         return await self.log.get_run(run_id) or record
 
     def cancel_soon(self, run_id: str, reason: str = "client_disconnected") -> None:
@@ -405,14 +458,14 @@ class RunManager:
         writer = leg.writer
         leg.task.cancel()
         await asyncio.wait([leg.task])  # the upstream stream is closed when the task unwinds
-        await self._stop_session(writer.record.session_id)
+        await self._stop_session(writer.record)
         if not writer.finished:
             await writer.cancelled(reason)
 
     async def _cancel_remote(self, record: RunRecord) -> None:
         """The run is owned by another replica: ask it through the log, and stop the session here."""
         await self.log.publish_cancel(record.run_id)
-        await self._stop_session(record.session_id)
+        await self._stop_session(record)
         after = await self.log.last_seq(record.run_id)
         try:
             async with asyncio.timeout(self._stop_timeout):
@@ -428,10 +481,10 @@ class RunManager:
             writer = RunWriter(self.log, current, await self.log.last_seq(record.run_id))
             await writer.cancelled("orphaned")
 
-    async def _stop_session(self, session_id: str) -> None:
+    async def _stop_session(self, record: RunRecord) -> None:
         try:
             async with asyncio.timeout(self._stop_timeout):
-                await self._upstream.stop_session(session_id)
+                await self._upstream.stop_session(record.session_id, user_id=record.principal)
         except (BFFError, TimeoutError) as exc:
             logger.warning("StopRuntimeSession failed for a session: %s", exc)
 

@@ -19,10 +19,14 @@ It records what a real runtime would see: the payloads, StopRuntimeSession calls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
 
 from bff.exceptions import UpstreamBadGateway, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -190,10 +194,31 @@ class FakeUpstream:
             if not finished:
                 self.closed.set()
 
-    async def stop_session(self, session_id: str) -> bool:
+    async def stop_session(self, session_id: str, user_id: str | None = None) -> bool:
         self.stopped.append(session_id)
         self.stop_called.set()
         return True
 
-    async def invoke_json(self, payload: dict[str, Any], session_id: str) -> dict[str, Any]:
+    async def invoke_json(
+        self, payload: dict[str, Any], session_id: str, user_id: str | None = None
+    ) -> dict[str, Any]:
         return {"session_id": session_id, "messages": []}
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port in this event loop; yield its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped before it started")
+            await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
