@@ -10,7 +10,7 @@ UV := .venv-dev/bin/uv
 DEV_TOOLS := uv==0.13.8 ruff==0.17.5 mypy==2.4.1 cfn-lint==1.58.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-runtime test-bff test-ui lint format lock clean
+.PHONY: help install run test test-runtime test-bff test-ui test-infra synth lint format lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -35,6 +35,11 @@ help: ## Show this help
 	$(UV) pip sync -q --python .venv-ui/bin/python ui/requirements.lock ui/requirements-test.lock
 	@touch $@
 
+.venv-infra/.stamp: .venv-dev/.stamp infra/requirements.lock infra/requirements-test.lock
+	@test -x .venv-infra/bin/python || $(UV) venv -q --python $(PYTHON) .venv-infra
+	$(UV) pip sync -q --python .venv-infra/bin/python infra/requirements.lock infra/requirements-test.lock
+	@touch $@
+
 install: .venv-runtime/.stamp .venv-bff/.stamp .venv-ui/.stamp ## Create the three environments from the locks
 
 run: install ## Start runtime :8080, local AgentCore :8090, BFF :8000 and UI :8501 (offline model)
@@ -42,7 +47,7 @@ run: install ## Start runtime :8080, local AgentCore :8090, BFF :8000 and UI :85
 
 test: install ## Install everything and run the whole test suite
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-runtime test-bff test-ui
+	$(MAKE) --no-print-directory test-runtime test-bff test-ui test-infra
 
 test-runtime: .venv-runtime/.stamp ## Tests of the agent runtime
 	.venv-runtime/bin/python -m pytest tests/runtime
@@ -58,6 +63,12 @@ $(CHROMIUM):
 
 test-ui: .venv-ui/.stamp .venv-bff/.stamp .venv-runtime/.stamp $(CHROMIUM) ## Tests of the Streamlit UI (AppTest and headless Chromium)
 	.venv-ui/bin/python -m pytest tests/ui
+
+test-infra: .venv-infra/.stamp ## Tests of the Dockerfiles and the CDK app (synth, IAM assertions, cfn-lint, hadolint)
+	.venv-infra/bin/python -m pytest tests/infra
+
+synth: .venv-infra/.stamp ## Synthesize the AWS CDK app to infra/cdk.out (no AWS account, no Docker engine)
+	.venv-infra/bin/python infra/app.py
 
 lint: .venv-dev/.stamp ## ruff check and format check
 	.venv-dev/bin/ruff check .

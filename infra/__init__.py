@@ -10,9 +10,3 @@
 
 docs/deploy.md says how to deploy, update, roll back, and what it costs.
 """
-
-import os
-
-# jsii runs the CDK on the machine's Node.js; on Node 20 (past its end of life) it prints a large
-# banner on every start. The app works on it; docs/deploy.md recommends Node 22+ for deploying.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

@@ -15,6 +15,9 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# jsii runs the CDK on the machine's Node.js and, on Node 20 (past its end of life), prints a large
+# banner on every start. Synthesis works on it; docs/deploy.md recommends Node 22+ for deploying.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk import App, Environment
 

@@ -1,9 +1,9 @@
 """Who may call the BFF: a Cognito user pool whose JWKS the BFF trusts (`BFF_AUTH_MODE=jwt`).
 
 Users are created by an administrator (no self sign-up). The app client is public (no client
-secret, so none has to be shipped to a browser or a CLI) and issues tokens by SRP or by the
-hosted sign-in page. The BFF checks signature, issuer, expiry and audience: Cognito puts the app
-client id in `aud` (ID tokens) or `client_id` (access tokens), and `bff/auth.py` accepts either.
+secret, so none has to be shipped to a browser or a CLI) and signs users in by SRP. The BFF
+checks signature, issuer, expiry and audience: Cognito puts the app client id in `aud` (ID
+tokens) or `client_id` (access tokens), and `bff/auth.py` accepts either.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ Secrets reach the containers through ECS `secrets` (Secrets Manager): the templa
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -117,7 +115,7 @@ class WebServices(Construct):
                 "BFF_JWKS_URL": users.jwks_url,
                 "BFF_JWT_ISSUER": users.issuer,
                 "BFF_JWT_AUDIENCE": users.audience,
-                "BFF_CORS_ORIGINS": json.dumps(list(config.cors_origins)),
+                "BFF_CORS_ORIGINS": ",".join(config.cors_origins),  # comma-separated (bff/settings.py)
             },
             secrets=secrets,
             port_mappings=[ecs.PortMapping(container_port=BFF_PORT, name="http")],
