@@ -386,13 +386,14 @@ class ApprovalDesk:
 
     async def open(self, *, run_id: str, session_id: str, payload: dict[str, Any]) -> Approval:
         """Record the runtime's `approval_required` payload and arm its timer."""
+        args = payload.get("args")
         approval = new_approval(
             approval_id=str(payload["approval_id"]),
             run_id=run_id,
             session_id=session_id,
             tool=str(payload.get("tool", "")),
             call_id=str(payload.get("call_id", "")),
-            args=payload.get("args") if isinstance(payload.get("args"), dict) else {},
+            args=args if isinstance(args, dict) else {},
             choices=payload.get("choices"),
             ttl_s=self.ttl_s,
         )
