@@ -19,7 +19,6 @@ import jsonschema
 import pytest
 from ag_ui.core import Event as AgUiEvent
 from pydantic import TypeAdapter
-from test_runs_fakes import FakeUpstream, serve
 
 from bff.app import create_app
 from bff.eventlog import MemoryEventLog
@@ -27,6 +26,7 @@ from bff.runs import RunManager
 from bff.schema import native_events_schema
 from bff.settings import Settings
 from bff.sse import ServerSentEvent, SSEDecoder, decode_all
+from tests.bff.test_runs_fakes import FakeUpstream, serve
 
 VALIDATOR = jsonschema.Draft202012Validator(native_events_schema())
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{33,256}")

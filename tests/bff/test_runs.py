@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import jsonschema
 import pytest
-from test_runs_fakes import FakeUpstream
 
 from bff import events as ev
 from bff.eventlog import EventLog, MemoryEventLog, RedisEventLog
@@ -22,6 +21,7 @@ from bff.exceptions import RunNotFound, UpstreamTimeout, UpstreamUnavailable
 from bff.normalize import RuntimeEventMapper
 from bff.runs import AWAITING_APPROVAL, CANCELLED, DONE, ERROR, RunManager, new_session_id
 from bff.schema import native_events_schema
+from tests.bff.test_runs_fakes import FakeUpstream
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 VALIDATOR = jsonschema.Draft202012Validator(native_events_schema())
