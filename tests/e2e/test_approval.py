@@ -4,9 +4,11 @@ whether the tool really ran."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,19 +173,57 @@ def test_an_unanswered_approval_expires_and_ends_the_run(stack: Stack, workspace
     assert notes(workspace) == {}
 
 
-def test_wire_formats_carry_the_approval(stack: Stack) -> None:
+def agui_events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.split("\n") if line.startswith("data: ")]
+
+
+def test_agui_interrupt_and_resume(stack: Stack, workspace: Path) -> None:
+    bff = stack.url("bff")
+    clear(workspace)
+    run_input = {
+        "threadId": "e2e-thread-with-a-long-enough-identifier",
+        "runId": "r1",
+        "messages": [{"id": "u", "role": "user", "content": PROMPT}],
+    }
+    with httpx.Client(base_url=bff, timeout=60) as client:
+        paused = agui_events(client.post("/v1/chat/stream", json=run_input).text)
+        finished = paused[-1]
+        assert finished["type"] == "RUN_FINISHED" and finished["outcome"]["type"] == "interrupt"
+        interrupt = finished["outcome"]["interrupts"][0]
+        assert interrupt["reason"] == "tool_approval" and interrupt["metadata"]["tool"] == "save_note"
+        call_start = next(e for e in paused if e["type"] == "TOOL_CALL_START")
+        assert interrupt["toolCallId"] == call_start["toolCallId"]
+        resume = {
+            **run_input,
+            "runId": "r2",
+            "resume": [
+                {"interruptId": interrupt["id"], "status": "resolved", "payload": {"decision": "approve"}}
+            ],
+        }
+        resumed = agui_events(client.post("/v1/chat/stream", json=resume).text)
+    assert resumed[0]["type"] == "RUN_STARTED" and resumed[0]["runId"] == finished["runId"]
+    assert resumed[-1]["type"] == "RUN_FINISHED" and resumed[-1]["outcome"]["type"] == "success"
+    assert any(e["type"] == "TOOL_CALL_RESULT" for e in resumed)
+    assert len(notes(workspace)) == 1
+
+
+def test_ai_sdk_stream_carries_the_approval_request(stack: Stack) -> None:
     bff = stack.url("bff")
     with httpx.Client(base_url=bff, timeout=60) as client:
-        agui = client.post(
-            "/v1/chat/stream",
-            params={"protocol": "ag-ui"},
-            json={
-                "threadId": "e2e-thread",
-                "runId": "r1",
-                "messages": [{"id": "u", "role": "user", "content": PROMPT}],
-            },
+        response = client.post("/v1/chat/stream", params={"protocol": "ai-sdk"}, json={"message": PROMPT})
+        assert response.text.endswith("data: [DONE]\n\n")
+        chunks = [json.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: {")]
+        request = next(c for c in chunks if c["type"] == "tool-approval-request")
+        assert set(request) == {"type", "approvalId", "toolCallId"}
+        available = next(c for c in chunks if c["type"] == "tool-input-available")
+        assert available["toolCallId"] == request["toolCallId"] and available["toolName"] == "save_note"
+        run_id = response.headers["x-run-id"]
+        ok = answer(bff, run_id, {"approval_id": request["approvalId"], "decision": "reject"})
+        assert ok.status_code == 202
+        after = ok.json()["after"]
+        rest = client.get(
+            f"/v1/runs/{run_id}/stream", params={"protocol": "ai-sdk"}, headers={"Last-Event-ID": str(after)}
         )
-        finished = [line for line in agui.text.split("\n") if '"RUN_FINISHED"' in line][-1]
-        assert '"outcome":{"type":"interrupt"' in finished and '"reason":"tool_approval"' in finished
-        aisdk = client.post("/v1/chat/stream", params={"protocol": "ai-sdk"}, json={"message": PROMPT})
-        assert '"type":"tool-approval-request"' in aisdk.text and aisdk.text.endswith("data: [DONE]\n\n")
+        more = [json.loads(line[6:]) for line in rest.text.split("\n") if line.startswith("data: {")]
+        assert more[0] == {"type": "start", "messageId": run_id} and more[-1]["type"] == "finish"
+        assert rest.text.endswith("data: [DONE]\n\n")
