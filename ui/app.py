@@ -166,36 +166,8 @@ with st.sidebar:
                 help=f"session {session_id}",
             )
 
-# --- conversation -----------------------------------------------------------------------------
-if not state.history and state.active is None and not state.pending_prompt and not state.adopt_run:
-    st.markdown("### What can I help you with?")
-    st.caption("Answers stream from the agent through the BFF; tools show their progress as they run.")
 
-if state.notice:
-    st.warning(state.notice)
-    state.notice = None
-
-for index, turn in enumerate(state.history):
-    if turn.prompt:
-        with st.chat_message("user"):
-            st.markdown(turn.prompt)
-    with st.chat_message("assistant"):
-        last = index == len(state.history) - 1
-        retry = (lambda i=index: _on_retry(i)) if last else None
-        TurnView(f"h{index}", on_retry=retry).render(turn, live=False)
-
-# Rendered before the streaming loop so it is on the page (disabled) while an answer streams.
-busy = state.active is not None or state.pending_prompt is not None
-awaiting = state.active is not None and state.active.status == "awaiting_approval"
-st.chat_input(
-    "Answer the approval request above first" if awaiting else "Ask the agent…",
-    key="prompt",
-    on_submit=_on_submit,
-    disabled=busy,
-    submit_mode="disable",
-)
-
-
+# --- the answer to show live: a new question, or a reload while one was streaming ----------------
 def _adopt(run_id: str) -> Turn | None:
     """The run named in the URL (a reload while it streamed): follow it again from the start."""
     try:
@@ -223,6 +195,36 @@ elif state.active is None and state.pending_prompt:
     state.active = Turn(prompt=state.pending_prompt, session_id=state.session_id)
     state.pending_prompt = None
 state.adopt_run = None
+
+# --- conversation -----------------------------------------------------------------------------
+if not state.history and state.active is None:
+    st.markdown("### What can I help you with?")
+    st.caption("Answers stream from the agent through the BFF; tools show their progress as they run.")
+
+if state.notice:
+    st.warning(state.notice)
+    state.notice = None
+
+for index, turn in enumerate(state.history):
+    if turn.prompt:
+        with st.chat_message("user"):
+            st.markdown(turn.prompt)
+    with st.chat_message("assistant"):
+        last = index == len(state.history) - 1
+        retry = (lambda i=index: _on_retry(i)) if last else None
+        TurnView(f"h{index}", on_retry=retry).render(turn, live=False)
+
+# Rendered before the streaming loop so it is on the page (disabled) while an answer streams.
+busy = state.active is not None or state.pending_prompt is not None
+awaiting = state.active is not None and state.active.status == "awaiting_approval"
+st.chat_input(
+    "Answer the approval request above first" if awaiting else "Ask the agent…",
+    key="prompt",
+    on_submit=_on_submit,
+    disabled=busy,
+    submit_mode="disable",
+)
+
 
 active: Turn | None = state.active
 if active is not None:

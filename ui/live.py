@@ -104,6 +104,6 @@ async def follow_run(
             turn.fail("stream_lost", message)
             break
         # Back off a little before following the run again from the last id we applied.
-        await asyncio.sleep(min(2.0, 0.25 * 2**failures))
+        await asyncio.sleep(min(2.0, settings.reconnect_backoff_s * 2 ** (failures - 1)))
         events = client.follow(turn.run_id, after=turn.last_seq)
     view.finish(turn)

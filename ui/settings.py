@@ -27,6 +27,7 @@ class Settings:
     tick_s: float = 0.25
     # A stream that drops before `done` is followed again from its last id this many times.
     reconnect_attempts: int = 3
+    reconnect_backoff_s: float = 0.25  # doubled after each failed attempt, at most 2 s
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -253,15 +253,14 @@ class _Slot:
                 st.caption("Result")
                 st.code(body, language=language, wrap_lines=True)
         if block.status == "running":
-            self.status.update(label=f"Running `{block.tool}`…", state="running")
-        else:
-            took = f" · {fmt_ms(block.duration_ms)}" if block.duration_ms is not None else ""
-            verb = {"error": "failed", "stopped": "stopped"}.get(block.status, "done")
-            self.status.update(
-                label=f"`{block.tool}` {verb}{took}",
-                state="complete" if block.status == "success" else "error",
-                expanded=False,
-            )
+            return  # as created: running and open (an update without `expanded` would close it)
+        took = f" · {fmt_ms(block.duration_ms)}" if block.duration_ms is not None else ""
+        verb = {"error": "failed", "stopped": "stopped"}.get(block.status, "done")
+        self.status.update(
+            label=f"`{block.tool}` {verb}{took}",
+            state="complete" if block.status == "success" else "error",
+            expanded=False,
+        )
 
 
 def _signature(block: Block, streaming: bool) -> tuple[Any, ...]:
@@ -299,7 +298,10 @@ def _artifact(artifact: dict[str, Any]) -> None:
         return
     x, y = artifact.get("x"), artifact.get("y")
     if artifact.get("kind") == "chart" and x in frame.columns and y in frame.columns and len(frame):
-        st.line_chart(frame, x=x, y=y, height=260)
+        if pd.api.types.is_numeric_dtype(frame[x]):
+            st.line_chart(frame, x=x, y=y, height=260)
+        else:  # categories (histogram bins): bars, in the tool's order
+            st.bar_chart(frame, x=x, y=y, height=260, sort=False)
     else:
         st.dataframe(frame, hide_index=True)
 
