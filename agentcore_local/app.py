@@ -250,7 +250,7 @@ def create_app(settings: LocalSettings | None = None) -> Starlette:
                 424,
                 f"Received error ({upstream.status_code}) from runtime. Please check your logs for more information.",
             )
-        return Forward(upstream, session_id, sessions)  # type: ignore[return-value]
+        return Forward(upstream, session_id, sessions)
 
     async def stop_session(request: Request) -> Response:
         session_id, error = _check(request, settings)

@@ -208,7 +208,8 @@ class RuntimeEventMapper:
         return [(ev.TOOL_END, payload)]
 
     def _llm_response(self, e: dict[str, Any]) -> list[NativeEvent]:
-        message = e.get("message") if isinstance(e.get("message"), dict) else {}
+        raw = e.get("message")
+        message: dict[str, Any] = raw if isinstance(raw, dict) else {}
         payload: dict[str, Any] = {
             "message_id": message.get("id"),
             "content": message.get("content", ""),
@@ -249,10 +250,12 @@ class RuntimeEventMapper:
         return [(ev.DONE, payload)]
 
     def _error(self, e: dict[str, Any]) -> list[NativeEvent]:
-        code = e.get("code") if isinstance(e.get("code"), str) and e.get("code") else "runtime_error"
-        message = e.get("message") if isinstance(e.get("message"), str) and e.get("message") else None
-        retryable = e.get("retryable") if isinstance(e.get("retryable"), bool) else None
-        return self.fail(code, message or RUNTIME_ERROR_MESSAGE, retryable=retryable)
+        code, message, retryable = e.get("code"), e.get("message"), e.get("retryable")
+        return self.fail(
+            code if isinstance(code, str) and code else "runtime_error",
+            message if isinstance(message, str) and message else RUNTIME_ERROR_MESSAGE,
+            retryable=retryable if isinstance(retryable, bool) else None,
+        )
 
     # --- helpers ----------------------------------------------------------------------------
 
