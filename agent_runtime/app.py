@@ -13,6 +13,7 @@ disconnects cancels its run at once (disconnect.py says why the SDK alone does n
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +27,8 @@ from agent_runtime.events import Event
 from agent_runtime.exceptions import BadRequest
 from agent_runtime.service import AgentService
 from agent_runtime.settings import Settings
+
+logger = logging.getLogger("agent_runtime.app")
 
 
 def create_app(settings: Settings) -> BedrockAgentCoreApp:
@@ -46,7 +49,13 @@ def create_app(settings: Settings) -> BedrockAgentCoreApp:
         except BadRequest as exc:
             return _error_response(exc.code, exc.message, 400)
         session_id = getattr(context, "session_id", None) or request.session_id or uuid.uuid4().hex
-        agent = await service()
+        try:
+            agent = await service()
+        except Exception:
+            logger.exception("the agent could not start")
+            return _error_response(
+                "state_unavailable", "The agent cannot start: its conversation store is not available.", 503
+            )
         if isinstance(request, payloads.History):
             return await _history(agent, session_id)
         events = tracing.traced(
@@ -78,7 +87,7 @@ async def _collect(events: AsyncIterator[Event], session_id: str) -> Any:
     approvals: list[Event] = []
     async for event in events:
         if event["type"] == "ERROR":
-            return _error_response(event["code"], event["message"], 500)
+            return _error_response(event["code"], event["message"], _ERROR_STATUS.get(event["code"], 500))
         if event["type"] == "APPROVAL_REQUIRED":
             approvals.append({k: v for k, v in event.items() if k not in ("type", "timestamp", "session_id")})
         if event["type"] == "AGENT_END":
@@ -91,7 +100,14 @@ async def _collect(events: AsyncIterator[Event], session_id: str) -> Any:
 
 
 async def _history(agent: AgentService, session_id: str) -> Any:
-    return _error_response("not_implemented", "history is not available yet", 501)
+    try:
+        return await agent.history(session_id)
+    except Exception:
+        logger.exception("reading the history failed")
+        return _error_response("state_unavailable", "The conversation store is not available.", 503)
+
+
+_ERROR_STATUS = {"unknown_approval": 409, "model_error": 502}
 
 
 def _error_response(code: str, message: str, status: int) -> JSONResponse:

@@ -4,6 +4,7 @@
     ├── ConfigurationError         a bad setting at start-up (code `configuration_error`)
     ├── BadRequest                 a payload the entrypoint refuses (HTTP 400 before the stream opens)
     ├── UnknownApproval            a resume whose approval_id is not the pending interrupt
+    ├── StoreUnavailable           the conversation store (PostgreSQL, AgentCore Memory) cannot be reached
     └── ToolInputError             a tool input it cannot work with; also a LangChain `ToolException`,
                                    so the tool answers a ToolMessage with status `error`
 
@@ -36,6 +37,10 @@ class BadRequest(RuntimeFailure):
 
 class UnknownApproval(RuntimeFailure):
     code = "unknown_approval"
+
+
+class StoreUnavailable(RuntimeFailure):
+    code = "state_unavailable"
 
 
 class ToolInputError(RuntimeFailure, ToolException):

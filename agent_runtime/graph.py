@@ -25,11 +25,9 @@ from langgraph.types import interrupt
 
 from agent_runtime.events import AGENT_NODE, APPROVAL_CHOICES, TOOLS_NODE, node_start_chunk
 from agent_runtime.exceptions import RuntimeFailure
-from agent_runtime.tools import requires_approval, serving
+from agent_runtime.tools import REJECTED, requires_approval, serving
 
 logger = logging.getLogger("agent_runtime.graph")
-
-REJECTED = "Not run: the user rejected this call."
 
 
 class ModelError(RuntimeFailure):

@@ -23,6 +23,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from agent_runtime.tools import NOT_RUN
+
 MODEL_NAME = "offline-rules"
 
 
@@ -204,6 +206,12 @@ def _tool_calls_by_id(messages: Sequence[BaseMessage]) -> dict[str, dict[str, An
 def _sentence(result: ToolMessage, args: dict[str, Any]) -> str:
     content = message_text(result).strip()
     error = content.removeprefix("Error:").strip()
+    if content.startswith(NOT_RUN):
+        reason = content.removeprefix(NOT_RUN).strip().rstrip(".")
+        what = (
+            f"save the note {args.get('title', '')!r}" if result.name == "save_note" else f"run {result.name}"
+        )
+        return f"I did not {what}: {reason}."
     match result.name, result.status:
         case "calculator", "success":
             return f"{args.get('expression', '?')} = {content}."

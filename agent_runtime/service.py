@@ -14,20 +14,21 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from agent_runtime import history
 from agent_runtime.checkpointers import open_checkpointer, thread_config
 from agent_runtime.disconnect import Disconnect
-from agent_runtime.events import Event, EventMapper
+from agent_runtime.events import TOOLS_NODE, Event, EventMapper
 from agent_runtime.exceptions import RuntimeFailure, UnknownApproval
 from agent_runtime.graph import build_graph
 from agent_runtime.heartbeat import with_heartbeats
 from agent_runtime.models import build_model
 from agent_runtime.payloads import Resume, Turn
 from agent_runtime.settings import Settings
-from agent_runtime.tools import build_tools
+from agent_runtime.tools import SUPERSEDED, build_tools
 
 logger = logging.getLogger("agent_runtime.service")
 
@@ -75,6 +76,7 @@ class AgentService:
         try:
             graph_input: Any
             if isinstance(request, Turn):
+                await self._supersede_pending_approvals(config)
                 graph_input = {"messages": [HumanMessage(request.prompt)]}
             else:
                 graph_input = await self._resume_command(request, config)
@@ -90,6 +92,29 @@ class AgentService:
             yield mapper.error("internal_error", "The agent failed.")
             return
         yield mapper.end()
+
+    async def history(self, session_id: str) -> dict[str, Any]:
+        state = await self.graph.aget_state(self.config(session_id))
+        return history.history(session_id, (state.values or {}).get("messages", []), state.interrupts)
+
+    async def _supersede_pending_approvals(self, config: RunnableConfig) -> None:
+        """A new prompt while approvals are pending: answer every open tool call with "not run".
+
+        Refusing the prompt instead would strand a session whose approval was never answered (the
+        BFF lets approvals expire). The tool messages keep the history valid for any model (every
+        tool call has its result); the new input then starts a fresh run from START.
+        """
+        state = await self.graph.aget_state(config)
+        if not state.interrupts:
+            return
+        messages = (state.values or {}).get("messages", [])
+        last = messages[-1] if messages else None
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        logger.info("a new prompt supersedes %d pending approval(s)", len(state.interrupts))
+        results = [
+            ToolMessage(SUPERSEDED, name=c["name"], tool_call_id=c["id"], status="error") for c in calls
+        ]
+        await self.graph.aupdate_state(config, {"messages": results}, as_node=TOOLS_NODE)
 
     async def _resume_command(self, request: Resume, config: RunnableConfig) -> Command[Any]:
         state = await self.graph.aget_state(config)

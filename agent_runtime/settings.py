@@ -38,6 +38,7 @@ class Settings:
     checkpointer: CheckpointerKind = "memory"
     postgres_url: str | None = None
     memory_id: str | None = None
+    memory_endpoint_url: str | None = None
     actor_id: str = "agent-runtime"
     log_level: str = "INFO"
 
@@ -81,6 +82,7 @@ class Settings:
             checkpointer=checkpointer,  # type: ignore[arg-type]
             postgres_url=text("AGENT_POSTGRES_URL", None),
             memory_id=text("AGENT_MEMORY_ID", None),
+            memory_endpoint_url=text("AGENT_MEMORY_ENDPOINT_URL", None),
             actor_id=text("AGENT_ACTOR_ID", "agent-runtime") or "agent-runtime",
             log_level=(text("AGENT_LOG_LEVEL", "INFO") or "INFO").upper(),
         )

@@ -39,6 +39,11 @@ logger = logging.getLogger("agent_runtime.tools")
 
 APPROVAL_REQUIRED = "requires_approval"  # key in a tool's metadata
 
+# The content of the ToolMessage of a call that did not run (status "error"), and why.
+NOT_RUN = "Not run: "
+REJECTED = NOT_RUN + "the user rejected this call."
+SUPERSEDED = NOT_RUN + "a new message arrived before this call was approved."
+
 
 @dataclass(frozen=True)
 class ToolCallRef:
