@@ -24,10 +24,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bff import __version__
 from bff.approvals import ApprovalDesk, ApprovalFlow, create_approval_store
+from bff.auth import build_authenticator
 from bff.eventlog import EventLog, create_event_log
 from bff.exceptions import BFFError
+from bff.limits import Limiter
+from bff.observability.http import ObservabilityMiddleware
+from bff.observability.metrics import Metrics
+from bff.observability.metrics import router as metrics_router
+from bff.observability.tracing import setup_tracing
 from bff.routes import router
 from bff.runs import Mapper, RunManager
+from bff.security import install_security
 from bff.settings import Settings
 
 logger = logging.getLogger("bff.app")
@@ -78,6 +85,12 @@ def create_app(
     mapper_factory: Callable[[], Mapper] | None = None,
 ) -> FastAPI:
     """The BFF. `upstream`, `event_log` and `mapper_factory` replace the real ones (tests)."""
+    # Guard rails (docs/security.md, docs/observability.md). Outside BFF_AUTH_MODE=local-dev this
+    # refuses to build an app without authentication configured (AuthConfigError).
+    authenticator = build_authenticator(settings)
+    setup_tracing(settings.otel_exporter)
+    metrics = Metrics()
+    limiter = Limiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,13 +99,17 @@ def create_app(
             if client is None:
                 from bff.upstream import AgentCoreClient
 
-                client = await stack.enter_async_context(AgentCoreClient(settings))
+                client = await stack.enter_async_context(AgentCoreClient(settings, metrics=metrics))
+            stack.push_async_callback(limiter.aclose)  # after the runs below have given back their slots
+            metrics.queue_depth.set_function(lambda: float(getattr(client, "queued_events", 0)))
             log = event_log or create_event_log(
                 settings.redis_url, ttl_s=settings.run_ttl_s, max_runs=settings.memory_log_max_runs
             )
             stack.push_async_callback(log.aclose)
             factory, pace = _pipeline(settings, mapper_factory)
-            runs = await stack.enter_async_context(RunManager(log, client, factory, pace=pace))
+            runs = await stack.enter_async_context(
+                RunManager(log, client, factory, pace=pace, limiter=limiter, metrics=metrics)
+            )
             approvals = ApprovalFlow(  # human approval (docs/approvals.md)
                 ApprovalDesk(
                     create_approval_store(settings.redis_url, retention_s=settings.run_ttl_s),
@@ -111,8 +128,14 @@ def create_app(
 
     app = FastAPI(title="AgentCore streaming BFF", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.authenticator = authenticator
+    app.state.metrics = metrics
+    app.state.limiter = limiter
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(metrics_router)
+    install_security(app, settings)  # body limit, security headers, CORS
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every request
     return app
 
 

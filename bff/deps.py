@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from bff.eventlog import EventLog
+from bff.limits import admit
 from bff.runs import RunManager
 from bff.settings import Settings
 
@@ -33,8 +34,9 @@ def get_upstream(conn: HTTPConnection) -> Any:
 
 
 async def get_principal(conn: HTTPConnection) -> str:
-    """Who is calling. Local development: everyone is "local" (the guard rails replace this)."""
-    return "local"
+    """Who is calling (bff/auth.py): 401 without valid credentials (everyone is "local" only in
+    BFF_AUTH_MODE=local-dev), then 429 over the principal's request rate (bff/limits.py)."""
+    return (await admit(conn)).id
 
 
 async def get_request_body(request: Request) -> bytes:

@@ -32,9 +32,11 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION as WS_POLICY_VIOLATION
 
-from bff.auth import CurrentPrincipal, Principal
+from bff.auth import Principal, authenticate_connection
 from bff.exceptions import BFFError, RateLimited
 from bff.settings import Settings
 
@@ -194,12 +196,24 @@ def get_limiter(conn: HTTPConnection) -> Limiter | None:
     return limiter if isinstance(limiter, Limiter) else None
 
 
-async def rate_limited_principal(conn: HTTPConnection, principal: CurrentPrincipal) -> Principal:
-    """FastAPI dependency: authenticate, then count the request against the principal's rate."""
-    limiter = get_limiter(conn)
-    if limiter is not None:
-        await limiter.hit(principal.id)
-    return principal
+async def admit(conn: HTTPConnection) -> Principal:
+    """Authenticate the caller, then count the request against its rate: 401 / 429 first thing.
+
+    On a WebSocket the refusal is a close before the handshake completes (code 1008, the error
+    code as reason), since there is no HTTP response to carry a JSON body."""
+    try:
+        principal = await authenticate_connection(conn)
+        limiter = get_limiter(conn)
+        if limiter is not None:
+            await limiter.hit(principal.id)
+        return principal
+    except BFFError as exc:
+        metrics = getattr(conn.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.rejected.labels(code=exc.code).inc()
+        if conn.scope["type"] == "websocket":
+            raise WebSocketException(code=WS_POLICY_VIOLATION, reason=exc.code) from exc
+        raise
 
 
-RateLimitedPrincipal = Annotated[Principal, Depends(rate_limited_principal)]
+AdmittedPrincipal = Annotated[Principal, Depends(admit)]

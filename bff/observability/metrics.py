@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Final
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -29,6 +31,15 @@ GAP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text exposition of the app's registry (unauthenticated: scrape it privately)."""
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
 class Metrics:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
 
+from bff import events as ev
 from bff.encoders import Encoder
 from bff.encoders.native import NativeEncoder
 from bff.eventlog import RunRecord
@@ -34,6 +35,11 @@ async def prime(runs: RunManager, encoder: Encoder, run_id: str, after: int) -> 
         encoder.prime(event)
 
 
+def _protocol(encoder: Encoder) -> str:
+    name = getattr(encoder, "protocol", None)
+    return name if isinstance(name, str) else type(encoder).__name__.removesuffix("Encoder").lower()
+
+
 def event_stream(
     runs: RunManager,
     record: RunRecord,
@@ -43,13 +49,25 @@ def event_stream(
     heartbeat_s: float,
     on_disconnect: str | None,
 ) -> StreamingResponse:
+    metrics = runs.metrics
+
     async def body() -> AsyncIterator[bytes]:
         completed = False
+        outcome = "ended"
+        observer = metrics.stream(_protocol(encoder)) if metrics is not None else None
+        if metrics is not None and after > 0:
+            metrics.resumes.inc()
         try:
             async for event in runs.follow(record.run_id, after, heartbeat_s=heartbeat_s):
                 if event is None:
                     yield encoder.heartbeat()
                     continue
+                if observer is not None:
+                    observer.event(event.type)
+                    if event.type == ev.DONE:
+                        outcome = str(event.data.get("status", "complete"))
+                    elif event.type in ev.PAUSE_TYPES:
+                        outcome = "interrupted"
                 chunk = encoder.encode(event)
                 if chunk:
                     yield chunk
@@ -58,6 +76,8 @@ def event_stream(
             if tail:
                 yield tail
         finally:
+            if observer is not None:  # streams by outcome (bff/observability/metrics.py)
+                observer.finish(outcome if completed else "disconnected")
             if not completed and on_disconnect == ON_DISCONNECT_CANCEL:
                 runs.cancel_soon(record.run_id)
 
