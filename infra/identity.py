@@ -1,7 +1,8 @@
 """Who may call the BFF: a Cognito user pool whose JWKS the BFF trusts (`BFF_AUTH_MODE=jwt`).
 
 Users are created by an administrator (no self sign-up). The app client is public (no client
-secret, so none has to be shipped to a browser or a CLI) and signs users in by SRP. The BFF
+secret, so none has to be shipped to a browser or a CLI) and signs users in by SRP; an operator
+with IAM credentials can also get a token with `admin-initiate-auth` (docs/deploy.md). The BFF
 checks signature, issuer, expiry and audience: Cognito puts the app client id in `aud` (ID
 tokens) or `client_id` (access tokens), and `bff/auth.py` accepts either.
 """
@@ -30,11 +31,12 @@ class UserDirectory(Construct):
         self.client = self.pool.add_client(
             "BffClient",
             generate_secret=False,
-            auth_flows=cognito.AuthFlow(user_srp=True),
+            auth_flows=cognito.AuthFlow(user_srp=True, admin_user_password=True),
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
             prevent_user_existence_errors=True,
+            disable_o_auth=True,  # no hosted sign-in page, so no OAuth flows (CDK's default enables implicit grant)
         )
 
     @property

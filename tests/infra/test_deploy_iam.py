@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 from conftest import Synthesized
 
@@ -134,3 +135,24 @@ def _role_statements(synth: Synthesized, role_id: str) -> list[dict[str, Any]]:
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
+
+
+def test_the_checks_catch_wildcard_grants() -> None:
+    """The checks above fail on a template that grants too much (so their passing means something)."""
+
+    def template_with(statement: dict[str, Any]) -> Synthesized:
+        policy = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"Roles": [], "PolicyDocument": {"Statement": [statement]}},
+        }
+        raw = {"Resources": {"TooMuch": policy}}
+        return Synthesized(stack=None, template=None, raw=raw, template_path=None, assets={}, outdir=None)  # type: ignore[arg-type]
+
+    with pytest.raises(AssertionError, match="s3:\\*"):
+        test_no_statement_allows_a_wildcard_action(
+            template_with({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:x"})
+        )
+    with pytest.raises(AssertionError, match="sqs:SendMessage"):
+        test_only_resourceless_actions_are_allowed_on_every_resource(
+            template_with({"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": "*"})
+        )

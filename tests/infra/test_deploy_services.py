@@ -213,8 +213,19 @@ def test_the_user_pool_is_admin_only_with_a_public_client(synthesized: Synthesiz
     )
     synthesized.template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
-        {"GenerateSecret": False, "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_SRP_AUTH"])},
+        {
+            "GenerateSecret": False,
+            "ExplicitAuthFlows": Match.array_with(["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]),
+        },
     )
+
+
+def test_the_public_client_has_no_plain_password_sign_in_and_no_oauth_grants(
+    synthesized: Synthesized,
+) -> None:
+    _, client = synthesized.one("AWS::Cognito::UserPoolClient")
+    assert "ALLOW_USER_PASSWORD_AUTH" not in client["Properties"]["ExplicitAuthFlows"]
+    assert "AllowedOAuthFlows" not in client["Properties"], "no implicit grant, no hosted sign-in page"
 
 
 def test_the_outputs_say_where_everything_is(synthesized: Synthesized) -> None:
