@@ -321,11 +321,11 @@ class RedisEventLog:
         key = self._events_key(run_id)
         after = max(0, int(after))
         with _translated():
-            entries = await self._redis.xrange(key, min=f"({'0-' + str(after)}", max="+")
-            if not entries and block_s > 0:
-                block_ms = max(1, int(block_s * 1000))
-                answer = await self._redis.xread({key: f"0-{after}"}, block=block_ms)
+            if block_s > 0:  # one round trip: XREAD answers at once when there is something after `after`
+                answer = await self._redis.xread({key: f"0-{after}"}, block=max(1, int(block_s * 1000)))
                 entries = answer[0][1] if answer else []
+            else:
+                entries = await self._redis.xrange(key, min=f"(0-{after}", max="+")
         return [Event.from_dict(json.loads(fields["e"])) for _, fields in entries]
 
     async def touch_session(self, principal: str, session_id: str, *, preview: str, run_id: str) -> None:

@@ -363,3 +363,17 @@ async def test_healthz_is_cheap_and_says_what_it_knows(stack: Stack) -> None:
     body = (await stack.client.get("/healthz")).json()
     assert body["status"] == "ok" and body["event_log"] is True and body["version"]
     assert stack.upstream.payloads == []
+
+
+async def test_token_coalescing_when_switched_on_merges_deltas_and_keeps_the_text() -> None:
+    settings = Settings(
+        auth_mode="local-dev", coalesce_tokens=True, coalesce_max_chars=20, coalesce_max_ms=1000
+    )
+    upstream = FakeUpstream()
+    app = create_app(settings, upstream=upstream, event_log=MemoryEventLog())
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.post("/v1/chat/stream", json={"message": "long 40"})
+    events = native(decode_all(response.content))
+    tokens = [e for e in events if e["type"] == "token"]
+    assert "".join(t["delta"] for t in tokens) == "".join(f"t{i} " for i in range(40))
+    assert len(tokens) < 40 and events[-1]["type"] == "done"
