@@ -59,7 +59,7 @@ async def _postgres(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = AsyncPostgresSaver(pool)
         await saver.setup()  # creates or migrates the tables; idempotent
         yield saver
     finally:

@@ -146,7 +146,8 @@ class EventMapper:
             "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in message.tool_calls],
         }
         if message.usage_metadata:
-            usage = {k: int(message.usage_metadata.get(k, 0)) for k in self.usage}
+            reported: dict[str, Any] = dict(message.usage_metadata)
+            usage = {k: int(reported.get(k) or 0) for k in self.usage}
             payload["usage"] = usage
             for key, value in usage.items():
                 self.usage[key] += value

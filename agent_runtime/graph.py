@@ -57,7 +57,7 @@ def build_graph(
         for call in calls:
             tool = by_name.get(call["name"])
             if tool is not None and requires_approval(tool):
-                decisions[call["id"]] = interrupt(
+                decisions[call["id"] or ""] = interrupt(
                     {
                         "type": "approval",
                         "tool": call["name"],

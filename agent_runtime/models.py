@@ -21,6 +21,6 @@ def build_model(settings: Settings) -> BaseChatModel:
     return ChatBedrockConverse(
         model=settings.model_id,
         region_name=settings.aws_region,
-        endpoint_url=settings.bedrock_endpoint_url,
+        base_url=settings.bedrock_endpoint_url,  # the alias of its endpoint_url field
         disable_streaming=False,
     )

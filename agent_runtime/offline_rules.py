@@ -144,12 +144,12 @@ def _arithmetic(text: str, messages: Sequence[BaseMessage], tools: set[str]) -> 
                     tool_calls=[_call("calculator", {"expression": expression})],
                 )
         text = re.sub(rf"\b{_REFERENCE}\b", _parenthesised(previous), text, flags=re.I)
-    expression = extract_expression(text)
-    if expression is None:
+    found = extract_expression(text)
+    if found is None:
         return None
     return Reply(
         "Rule: the message contains arithmetic, so I call calculator.",
-        tool_calls=[_call("calculator", {"expression": expression})],
+        tool_calls=[_call("calculator", {"expression": found})],
     )
 
 
@@ -198,8 +198,8 @@ def _tool_calls_by_id(messages: Sequence[BaseMessage]) -> dict[str, dict[str, An
     for message in messages:
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
-                if call.get("id"):
-                    calls[call["id"]] = call.get("args", {})
+                if call["id"]:
+                    calls[call["id"]] = call["args"]
     return calls
 
 

@@ -79,7 +79,7 @@ class Settings:
             dataset_step_s=number("AGENT_DATASET_STEP_S", 0.8),
             dataset_rows=int(number("AGENT_DATASET_ROWS", 500, minimum=10)),
             workspace_dir=Path(text("AGENT_WORKSPACE_DIR", "workspace") or "workspace"),
-            checkpointer=checkpointer,  # type: ignore[arg-type]
+            checkpointer=checkpointer,
             postgres_url=text("AGENT_POSTGRES_URL", None),
             memory_id=text("AGENT_MEMORY_ID", None),
             memory_endpoint_url=text("AGENT_MEMORY_ENDPOINT_URL", None),
