@@ -131,8 +131,16 @@ def test_a_client_that_leaves_with_on_disconnect_cancel_leaves_nothing_running(s
     # ... the runtime saw the disconnect and the tool itself stopped, before finishing its steps ...
     wait_until(lambda: f"call_id={call_id} cancelled" in stack.output("runtime"))
     assert f"call_id={call_id} completed" not in stack.output("runtime")
-    # ... and the run is over.
+    # ... and the run is over, with no response stream left open in the BFF.
     wait_until(lambda: httpx.get(f"{stack.url('bff')}/v1/runs/{run_id}").json()["status"] == "cancelled")
+    wait_until(lambda: gauge(stack, "bff_streams_active") == 0)
+
+
+def gauge(stack: Stack, name: str) -> float:
+    """A gauge from the BFF's Prometheus exposition."""
+    text = httpx.get(stack.url("bff") + "/metrics").text
+    (value,) = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
 
 
 def test_runtime_killed_mid_stream_ends_the_stream_with_error_then_done() -> None:
