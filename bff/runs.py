@@ -14,8 +14,11 @@ counter, same `run_id`) with a new invocation in the same session.
 Pipeline of a leg, one upstream event at a time:
 
     client.stream(...) -> runtime dict -> RuntimeEventMapper.feed -> [(type, payload)]
-        -> RunWriter.append (THE place where token coalescing, bff/coalesce.py, plugs in)
-        -> Event(seq, ts) -> EventLog.append -> followers wake
+        -> pair hooks (approvals) -> RunWriter.append -> Event(seq, ts) -> EventLog.append
+        -> followers wake
+
+Token coalescing (bff/coalesce.py, off by default) plugs in at the mapper: the app passes a
+coalescing mapper factory and its `paced` timer (`RunManager(..., pace=...)`).
 
 Every run that opened ends with exactly one `done`: the mapper's, or one written here after an
 upstream failure (`error`, then `done` with status `error`) or a cancel (`cancelled`, then `done`
@@ -111,18 +114,16 @@ class RunWriter:
         self.started = time.monotonic()
         self.finished = False  # `done` written
         self.paused = False  # `interrupted` written
-        # Token coalescing (bff/coalesce.py) plugs in here: a callable over each batch of pairs.
-        self.transform: Callable[[list[Pair]], list[Pair]] | None = None
 
     async def append(self, pairs: Sequence[Pair]) -> list[Event]:
         if self.finished or not pairs:
             return []
-        batch = list(pairs) if self.transform is None else self.transform(list(pairs))
         now = time.time()
         record = self.record
         changed = False
         out: list[Event] = []
-        for kind, payload in batch:
+        before = (self.seq, self.finished, self.paused, len(self.output_parts))
+        for kind, payload in pairs:
             if self.finished:
                 break  # nothing after `done`
             self.seq += 1
@@ -141,7 +142,12 @@ class RunWriter:
                 record.error = {"code": payload.get("code"), "message": payload.get("message")}
                 changed = True
         # The record goes with the events, so whoever sees `done` also sees the final status.
-        await self.log.append(record.run_id, out, record if changed else None)
+        try:
+            await self.log.append(record.run_id, out, record if changed else None)
+        except BaseException:  # not logged: the next append reuses these seqs, so no gap appears
+            self.seq, self.finished, self.paused, parts = before
+            del self.output_parts[parts:]
+            raise
         return out
 
     def _finish(self, done: dict[str, Any]) -> None:
@@ -351,11 +357,14 @@ class RunManager:
             except BFFError as exc:
                 if not opened.done():
                     opened.set_exception(exc)
-                if first and writer.seq == 0:
-                    await writer.append(
-                        [(ev.START, {"schema_version": ev.SCHEMA_VERSION, "protocol": "native"})]
-                    )
-                await writer.fail(exc)
+                try:
+                    if first and writer.seq == 0:
+                        await writer.append(
+                            [(ev.START, {"schema_version": ev.SCHEMA_VERSION, "protocol": "native"})]
+                        )
+                    await writer.fail(exc)
+                except BFFError as again:  # the event log itself is failing: nothing more to record
+                    logger.warning("run %s: could not record its failure: %s", record.run_id, again.code)
                 return
             if not writer.finished and not writer.paused:
                 await writer.fail(

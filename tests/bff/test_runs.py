@@ -10,14 +10,15 @@ import asyncio
 import random
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import jsonschema
 import pytest
 
 from bff import events as ev
-from bff.eventlog import EventLog, MemoryEventLog, RedisEventLog
+from bff.eventlog import EventLog, MemoryEventLog, RedisEventLog, RunRecord
 from bff.events import Event
-from bff.exceptions import RunNotFound, UpstreamTimeout, UpstreamUnavailable
+from bff.exceptions import EventLogUnavailable, RunNotFound, UpstreamTimeout, UpstreamUnavailable
 from bff.normalize import RuntimeEventMapper
 from bff.runs import AWAITING_APPROVAL, CANCELLED, DONE, ERROR, RunManager, new_session_id
 from bff.schema import native_events_schema
@@ -283,3 +284,44 @@ async def test_a_cancel_published_by_another_replica_stops_the_local_run(upstrea
         check_stream(events)
         assert [e.type for e in events][-2:] == [ev.CANCELLED, ev.DONE]
     await log.aclose()
+
+
+class FlakyLog(MemoryEventLog):
+    """A log whose appends fail `failures` times after the first `ok` appends (a Redis blip)."""
+
+    def __init__(self, ok: int, failures: int) -> None:
+        super().__init__(ttl_s=60)
+        self.ok, self.failures = ok, failures
+
+    async def append(self, run_id: str, events: Any, record: Any = None) -> None:
+        if self.ok == 0 and self.failures > 0:
+            self.failures -= 1
+            raise EventLogUnavailable("The event log is not available; try again shortly.")
+        self.ok -= 1
+        await super().append(run_id, events, record)
+
+
+async def test_a_failed_append_leaves_no_gap_in_the_ids(upstream: FakeUpstream) -> None:
+    log = FlakyLog(ok=3, failures=1)
+    async with RunManager(log, upstream, RuntimeEventMapper) as manager:
+        record = await manager.start(principal="alice", session_id=new_session_id(), message="hello")
+        events = await collect(manager, record.run_id)
+    # The fourth append failed: the leg recorded error + done with the next ids, nothing skipped.
+    check_stream(events)
+    assert [e.type for e in events][-2:] == [ev.ERROR, ev.DONE]
+    assert events[-2].data["code"] == "event_log_unavailable"
+
+
+async def test_a_cancel_of_a_run_whose_replica_is_gone_closes_it_here(upstream: FakeUpstream) -> None:
+    log = RedisEventLog(REDIS_URL, ttl_s=60, prefix=f"test:{secrets.token_hex(6)}:")
+    try:
+        orphan = RunRecord("run_" + secrets.token_hex(8), new_session_id(), "alice", "running")
+        await log.create_run(orphan)
+        await log.append(orphan.run_id, [Event(ev.START, orphan.run_id, orphan.session_id, {}, 1, 1.0)])
+        async with RunManager(log, upstream, RuntimeEventMapper, stop_timeout_s=0.3) as manager:
+            result = await manager.cancel("alice", orphan.run_id)
+        assert result.status == CANCELLED and upstream.stopped == [orphan.session_id]
+        tail = await log.read(orphan.run_id, 1)
+        assert [e.type for e in tail] == [ev.CANCELLED, ev.DONE] and tail[0].data["reason"] == "orphaned"
+    finally:
+        await log.aclose()
