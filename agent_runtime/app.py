@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
@@ -84,6 +85,11 @@ async def _busy(app: BedrockAgentCoreApp, events: AsyncIterator[Event]) -> Async
 
 async def _collect(events: AsyncIterator[Event], session_id: str) -> Any:
     """`"stream": false`: run to the end and answer one JSON object."""
+    async with aclosing(events):  # type: ignore[type-var]
+        return await _answer(events, session_id)
+
+
+async def _answer(events: AsyncIterator[Event], session_id: str) -> Any:
     approvals: list[Event] = []
     async for event in events:
         if event["type"] == "ERROR":
