@@ -12,14 +12,18 @@ from importlib import resources
 from typing import Any
 
 import boto3
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
+from bff.app import create_app
 from bff.auth import Authenticator, JwksKeys, build_authenticator
+from bff.eventlog import MemoryEventLog
 from bff.exceptions import Unauthorized
 from bff.settings import Settings
+from tests.bff.test_runs_fakes import FakeUpstream, serve
 
 PASSWORD = "Passw0rd!-long-enough"
 
@@ -214,3 +218,24 @@ async def test_unreachable_jwks_is_a_401_not_a_crash() -> None:
     )
     with pytest.raises(Unauthorized):
         await build_authenticator(settings).authenticate(f"Bearer {forged}", None)
+
+
+async def test_cognito_tokens_are_accepted_by_the_running_bff(pool: Pool) -> None:
+    """The whole path: moto mints, the app fetches the JWKS over HTTP, the run belongs to the user."""
+    app = create_app(
+        pool.settings(rate_limit_per_minute=0), upstream=FakeUpstream(), event_log=MemoryEventLog()
+    )
+    tokens = pool.tokens("alice")
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for token in (tokens["IdToken"], tokens["AccessToken"]):
+            response = await client.post(
+                "/v1/chat", json={"message": "hello"}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.text
+        run_id = response.json()["run_id"]
+        bob = pool.tokens("bob")["IdToken"]
+        other = await client.get(f"/v1/runs/{run_id}", headers={"Authorization": f"Bearer {bob}"})
+        assert other.status_code == 404
+        expired = forge(pool, moto_private_key().key, exp=int(time.time()) - 600)
+        refused = await client.get("/v1/sessions", headers={"Authorization": f"Bearer {expired}"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, "token_expired")
