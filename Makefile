@@ -10,7 +10,7 @@ UV := .venv-dev/bin/uv
 DEV_TOOLS := uv==0.13.8 ruff==0.17.5 mypy==2.4.1 cfn-lint==1.58.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-runtime test-bff test-ui test-infra synth lint format lock clean
+.PHONY: help install run test test-runtime test-bff test-ui test-infra test-bench bench synth lint format lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -47,13 +47,19 @@ run: install ## Start runtime :8080, local AgentCore :8090, BFF :8000 and UI :85
 
 test: install ## Install everything and run the whole test suite
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-runtime test-bff test-ui test-infra
+	$(MAKE) --no-print-directory test-runtime test-bff test-ui test-infra test-bench
 
 test-runtime: .venv-runtime/.stamp ## Tests of the agent runtime
 	.venv-runtime/bin/python -m pytest tests/runtime
 
 test-bff: .venv-bff/.stamp .venv-runtime/.stamp ## Tests of the BFF, the local endpoint and the end-to-end chain
 	.venv-bff/bin/python -m pytest tests/bff tests/e2e
+
+test-bench: .venv-bff/.stamp .venv-runtime/.stamp ## Smoke runs of every benchmark figure at tiny sizes (not a measurement)
+	.venv-bff/bin/python -m pytest tests/bench
+
+bench: .venv-bff/.stamp .venv-runtime/.stamp ## Run every benchmark figure (~15 min) and write docs/benchmarks.md
+	.venv-bff/bin/python -m bench
 
 # The browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
 CHROMIUM := /usr/bin/chromium

@@ -1,0 +1,1 @@
+"""Benchmarks of the BFF (`make bench`); see docs/benchmarks.md."""
