@@ -30,6 +30,7 @@ from infra.identity import UserDirectory
 from infra.runtime import AgentRuntime, image_asset_options
 
 BFF_PORT = 8000
+NOT_FOUND = '{"error": {"code": "not_found", "message": "Not found."}}'
 UI_PORT = 8501
 RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -154,6 +155,15 @@ class WebServices(Construct):
                 path="/healthz", healthy_http_codes="200", interval=Duration.seconds(15)
             ),
             deregistration_delay=Duration.seconds(config.drain_seconds),
+        )
+        # /metrics (Prometheus) has no authentication: scrape it inside the VPC, never from the internet.
+        self.bff_listener.add_action(
+            "HideMetrics",
+            priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
+            action=elbv2.ListenerAction.fixed_response(
+                404, content_type="application/json", message_body=NOT_FOUND
+            ),
         )
 
         # --- the UI ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Synthesized
+from cdk_synth import Synthesized
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 IGNORED = ["W3005", "W3010"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
-from conftest import Synthesized
+from cdk_synth import Synthesized
 
 # Actions that AWS does not scope to resources: the only ones allowed on Resource "*".
 RESOURCELESS_ACTIONS = {

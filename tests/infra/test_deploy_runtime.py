@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_cdk.assertions import Match
-from conftest import Synthesized
+from cdk_synth import Synthesized
 
 
 def _resolved(value: object) -> str:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from aws_cdk.assertions import Match
-from conftest import VARIANT_CONTEXT, Synthesized
+from cdk_synth import VARIANT_CONTEXT, Synthesized
 
 
 def attributes(resource: dict[str, Any], key: str = "LoadBalancerAttributes") -> dict[str, str]:
@@ -52,6 +52,22 @@ def test_bff_targets_drain_long_enough_for_open_streams(synthesized: Synthesized
     assert int(attributes(group, "TargetGroupAttributes")["deregistration_delay.timeout_seconds"]) >= 120
     assert group["Properties"]["HealthCheckPath"] == "/healthz"
     assert group["Properties"]["TargetType"] == "ip"
+
+
+def test_prometheus_metrics_are_not_served_to_the_internet(synthesized: Synthesized) -> None:
+    (rule,) = synthesized.resources("AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    props = rule["Properties"]
+    bff_listener = [
+        name
+        for name, listener in synthesized.resources("AWS::ElasticLoadBalancingV2::Listener").items()
+        if listener["Properties"]["Port"] in (8000, 8443)
+    ]
+    assert props["ListenerArn"] == {"Ref": bff_listener[0]}
+    assert props["Conditions"] == [
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/metrics", "/metrics/*"]}}
+    ]
+    (action,) = props["Actions"]
+    assert action["Type"] == "fixed-response" and action["FixedResponseConfig"]["StatusCode"] == "404"
 
 
 def test_ui_targets_are_sticky_and_health_checked(synthesized: Synthesized) -> None:
