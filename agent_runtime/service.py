@@ -9,7 +9,9 @@ a message safe for users; the details go to the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -40,6 +42,7 @@ class AgentService:
         self.settings = settings
         self.graph = graph
         self._stack = stack
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     async def open(cls, settings: Settings) -> AgentService:
@@ -54,6 +57,14 @@ class AgentService:
 
     async def aclose(self) -> None:
         await self._stack.aclose()
+
+    def _session_lock(self, session_id: str) -> asyncio.Lock:
+        """One run at a time per session (in this process): a second invocation waits, with
+        heartbeats, for the first to finish instead of writing the same thread concurrently."""
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
     def config(self, session_id: str) -> RunnableConfig:
         return {"configurable": thread_config(self.settings, session_id)}
@@ -74,15 +85,16 @@ class AgentService:
         for event in mapper.start(prompt):
             yield event
         try:
-            graph_input: Any
-            if isinstance(request, Turn):
-                await self._supersede_pending_approvals(config)
-                graph_input = {"messages": [HumanMessage(request.prompt)]}
-            else:
-                graph_input = await self._resume_command(request, config)
-            async for mode, chunk in self.graph.astream(graph_input, config, stream_mode=STREAM_MODES):
-                for event in mapper.feed(mode, chunk):
-                    yield event
+            async with self._session_lock(session_id):
+                graph_input: Any
+                if isinstance(request, Turn):
+                    await self._supersede_pending_approvals(config)
+                    graph_input = {"messages": [HumanMessage(request.prompt)]}
+                else:
+                    graph_input = await self._resume_command(request, config)
+                async for mode, chunk in self.graph.astream(graph_input, config, stream_mode=STREAM_MODES):
+                    for event in mapper.feed(mode, chunk):
+                        yield event
         except RuntimeFailure as exc:
             logger.warning("run failed: %s (%s)", exc.message, exc.code)
             yield mapper.error(exc.code, exc.message)

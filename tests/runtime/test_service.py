@@ -175,3 +175,20 @@ async def test_a_model_failure_is_an_error_event_that_leaks_nothing() -> None:
     assert [e["type"] for e in events] == ["AGENT_START", "NODE_START", "ERROR"]
     assert events[-1]["code"] == "model_error"
     assert events[-1]["message"] == "The model failed to answer."
+
+
+async def test_two_invocations_on_one_session_run_one_after_the_other() -> None:
+    agent = await AgentService.open(replace(FAST, dataset_step_s=0.05))
+    try:
+        first, second = await asyncio.gather(
+            _turn(agent, "Analyse a sample data set", "s-same"), _turn(agent, "What is 5+5?", "s-same")
+        )
+        history = await agent.history("s-same")
+    finally:
+        await agent.aclose()
+    first_end = first[-1]["timestamp"]
+    second_work = [e["timestamp"] for e in second if e["type"] not in ("AGENT_START", "HEARTBEAT")]
+    assert first[-1]["type"] == second[-1]["type"] == "AGENT_END"
+    assert min(second_work) >= first_end  # the second waited for the first to finish
+    roles = [m["role"] for m in history["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"] * 2  # not interleaved
