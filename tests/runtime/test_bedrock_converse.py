@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from moto.core.eventstream import EventStreamEncoder
+from runtime_helpers import RuntimeProcess, parse_sse
 
 from agent_runtime.payloads import Turn
 from agent_runtime.service import AgentService
@@ -87,6 +89,18 @@ class ConverseServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append((self.path, body))
+                if "please fail" in json.dumps(body["messages"]):
+                    error = {
+                        "message": "Malformed input at arn:aws:bedrock:us-east-1:123456789012:foundation-model/x"
+                    }
+                    payload = json.dumps(error).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("x-amzn-ErrorType", "ValidationException")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 has_result = any("toolResult" in block for m in body["messages"] for block in m["content"])
                 frames = b"".join(_second_turn() if has_result else _first_turn())
                 self.send_response(200)
@@ -164,3 +178,41 @@ async def test_bedrock_converse_stream_becomes_runtime_events(converse_server: C
     assert end["type"] == "AGENT_END" and end["status"] == "complete"
     assert end["output"] == "6*7 is 42."
     assert end["usage"] == {"input_tokens": 60, "output_tokens": 17, "total_tokens": 77}
+
+
+async def test_a_bedrock_error_is_a_model_error_event_that_leaks_nothing(
+    converse_server: ConverseServer,
+) -> None:
+    settings = Settings(model_id=MODEL_ID, bedrock_endpoint_url=converse_server.url, aws_region="us-east-1")
+    agent = await AgentService.open(settings)
+    try:
+        events = [e async for e in agent.events(Turn("please fail", None, True), "s-bedrock-error")]
+    finally:
+        await agent.aclose()
+    assert [e["type"] for e in events] == ["AGENT_START", "NODE_START", "ERROR"]
+    assert (events[-1]["code"], events[-1]["message"]) == ("model_error", "The model failed to answer.")
+    assert "arn:" not in json.dumps(events) and "127.0.0.1" not in json.dumps(events)
+
+
+@pytest.mark.slow
+def test_the_runtime_process_uses_bedrock_when_agent_model_id_is_set(converse_server: ConverseServer) -> None:
+    runtime = RuntimeProcess(
+        {
+            "AGENT_MODEL_ID": MODEL_ID,
+            "AGENT_BEDROCK_ENDPOINT_URL": converse_server.url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+    )
+    try:
+        runtime.wait_healthy()
+        with httpx.stream(
+            "POST", f"{runtime.url}/invocations", json={"prompt": "What is 6 times 7?"}, timeout=30
+        ) as response:
+            events = parse_sse(list(response.iter_lines()))
+    finally:
+        runtime.stop()
+    assert events[0]["model"] == MODEL_ID
+    assert [e["delta"] for e in events if e["type"] == "TOKEN"] == ["Let me ", "calculate.", "6*7", " is 42."]
+    assert events[-1]["type"] == "AGENT_END" and events[-1]["output"] == "6*7 is 42."
