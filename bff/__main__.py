@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from bff.app import create_app
+from bff.auth import AuthConfigError
+from bff.observability.logs import configure_logging
+from bff.observability.tracing import TracingConfigError
+from bff.security import SecurityConfigError
 from bff.settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()
+    configure_logging(settings.log_level, log_content=settings.log_content)  # JSON lines on stdout
+    try:
+        app = create_app(settings)
+    except (AuthConfigError, SecurityConfigError, TracingConfigError) as exc:
+        print(f"bff: refusing to start: {exc}", file=sys.stderr)
+        sys.exit(2)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         workers=1,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's loggers go through the JSON handler configured above
         timeout_graceful_shutdown=5,
     )
 
