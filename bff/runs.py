@@ -351,12 +351,14 @@ class RunManager:
                             if self._hooks:
                                 pairs = await self._run_hooks(record, pairs)
                             await writer.append(pairs)
-                            if writer.finished:
-                                return
+                    # After the leg's end (done or interrupted) the stream is read to its end, so the
+                    # runtime finishes undisturbed; the mapper drops anything that still comes.
                     await writer.append(mapper.finish())
             except BFFError as exc:
                 if not opened.done():
                     opened.set_exception(exc)
+                if writer.finished or writer.paused:
+                    return  # the upstream broke after the leg's end: nothing is lost
                 try:
                     if first and writer.seq == 0:
                         await writer.append(

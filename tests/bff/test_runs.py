@@ -325,3 +325,15 @@ async def test_a_cancel_of_a_run_whose_replica_is_gone_closes_it_here(upstream: 
         assert [e.type for e in tail] == [ev.CANCELLED, ev.DONE] and tail[0].data["reason"] == "orphaned"
     finally:
         await log.aclose()
+
+
+@pytest.mark.parametrize(("prompt", "status"), [("pause break", AWAITING_APPROVAL), ("done break", DONE)])
+async def test_an_upstream_that_breaks_after_the_legs_end_changes_nothing(
+    runs: RunManager, prompt: str, status: str
+) -> None:
+    record = await runs.start(principal="alice", session_id=new_session_id(), message=prompt)
+    await runs.wait_leg(record.run_id)
+    assert (await runs.get("alice", record.run_id)).status == status
+    events = await runs.log.read(record.run_id, 0)
+    assert ev.ERROR not in [e.type for e in events]
+    assert events[-1].type == (ev.INTERRUPTED if status == AWAITING_APPROVAL else ev.DONE)

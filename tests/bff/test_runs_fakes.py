@@ -12,6 +12,7 @@ The prompt picks the script (runtime event dicts as docs/architecture.md describ
     "fail mid"       a token, then the stream breaks (UpstreamTimeout)
     "runtime error"  the runtime reports ERROR (code model_error)
     "truncated"      a token, then the stream just ends (no AGENT_END)
+    "pause break"    AGENT_END interrupted, then the connection breaks ("done break": complete)
 
 It records what a real runtime would see: the payloads, StopRuntimeSession calls, open streams.
 """
@@ -132,6 +133,10 @@ def script_for(prompt: str) -> list[Any]:
         ]
     if prompt == "runtime error":
         return [*start, rt("ERROR", code="model_error", message="The model failed.")]
+    if prompt in ("pause break", "done break"):
+        status = "interrupted" if prompt == "pause break" else "complete"
+        last = {**end(""), "status": status}
+        return [*start, last, ("raise", UpstreamBadGateway("The agent runtime failed."))]
     if prompt == "truncated":
         return [*start, rt("TOKEN", delta="partial", message_id="m")]
     return [*start, *answer(f"echo {prompt}"), end(f"echo {prompt}")]
