@@ -84,6 +84,7 @@ class Forward:
         self._registry = registry
         self._scope: anyio.CancelScope | None = None
         self._stopped = False
+        registry.add(self)  # from now on StopRuntimeSession finds it, even before the body starts
 
     def stop(self) -> None:
         self._stopped = True
@@ -96,7 +97,6 @@ class Forward:
             (SESSION_HEADER.lower().encode(), self.session_id.encode()),
             (b"x-amzn-requestid", self.upstream.headers.get("x-amzn-requestid", "local").encode()),
         ]
-        self._registry.add(self)
         complete = False
         try:
             await send(

@@ -208,7 +208,7 @@ _junk = st.dictionaries(st.sampled_from(["delta", "node", "message", "call_id", 
                         st.one_of(st.none(), st.text(max_size=5), st.integers(), st.floats(allow_nan=False)), max_size=4)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(stream=st.lists(st.tuples(_runtime_types, _junk), max_size=20))
 def test_any_runtime_stream_ends_with_exactly_one_terminal_and_never_crashes(
     stream: list[tuple[str, dict[str, object]]],

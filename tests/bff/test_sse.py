@@ -140,7 +140,7 @@ def test_any_split_of_a_valid_stream_decodes_to_the_same_events(data: st.DataObj
     assert byte_by_byte == whole
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     payloads=st.lists(
         st.tuples(_text, st.sampled_from(["token", "done"]), st.integers(min_value=1, max_value=10**6)),
@@ -158,7 +158,7 @@ def test_encoded_frames_round_trip_through_the_decoder(
     ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_decoded_events_match_what_was_written(data: st.DataObject) -> None:
     body, expected = data.draw(streams())
