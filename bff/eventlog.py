@@ -112,12 +112,13 @@ class EventLog(Protocol):
 
 
 class _MemoryRun:
-    __slots__ = ("changed", "events", "expires", "record")
+    __slots__ = ("changed", "events", "expires", "record", "waiters")
 
     def __init__(self, record: RunRecord, expires: float) -> None:
         self.record = record
         self.events: list[Event] = []
-        self.changed = asyncio.Event()
+        self.changed = asyncio.Event()  # set (and replaced) by the next append that has waiters
+        self.waiters = 0
         self.expires = expires
 
 
@@ -180,8 +181,9 @@ class MemoryEventLog:
             record.updated = time.time()
             run.record = record
         self._touch(run_id, run)
-        changed, run.changed = run.changed, asyncio.Event()
-        changed.set()
+        if run.waiters:  # wake the followers waiting on this run (none: nothing to do)
+            changed, run.changed = run.changed, asyncio.Event()
+            changed.set()
 
     async def last_seq(self, run_id: str) -> int:
         run = self._runs.get(run_id)
@@ -194,11 +196,14 @@ class MemoryEventLog:
         after = max(0, int(after))
         if len(run.events) <= after and block_s > 0:
             changed = run.changed
+            run.waiters += 1
             try:
                 async with asyncio.timeout(block_s):
                     await changed.wait()
             except TimeoutError:
                 return []
+            finally:
+                run.waiters -= 1
         return run.events[after:]
 
     async def touch_session(self, principal: str, session_id: str, *, preview: str, run_id: str) -> None:
