@@ -14,6 +14,7 @@ from agentcore_local.app import create_app
 from agentcore_local.settings import LocalSettings
 from bff.auth import runtime_session_id
 from bff.exceptions import ClientError, UpstreamBadGateway, UpstreamTimeout, UpstreamUnavailable
+from bff.retry import NO_RETRY
 from bff.settings import Settings
 from bff.upstream import AgentCoreClient
 from tests.e2e.servers import StubRuntime, serve, wait_for
@@ -215,13 +216,20 @@ async def test_throttling_is_unavailable() -> None:
         local = LocalSettings(runtime_url=runtime_url, max_invocations_per_s=1)
         async with (
             serve(create_app(local)) as url,
-            AgentCoreClient(Settings(agentcore_endpoint_url=url, auth_mode="local-dev")) as client,
+            AgentCoreClient(
+                Settings(agentcore_endpoint_url=url, auth_mode="local-dev"), retry=NO_RETRY
+            ) as client,
         ):
-            async with client.stream(payload={"script": []}, session_id=SID) as events:
-                assert [e async for e in events] == []
-            with pytest.raises(UpstreamUnavailable):
-                async with client.stream(payload={"script": []}, session_id=SID):
-                    pass  # pragma: no cover
+
+            async def one() -> list[dict[str, Any]]:
+                async with client.stream(payload={"script": []}, session_id=SID) as events:
+                    return [e async for e in events]
+
+            # two at once against a rate of one per second: one is answered, one is throttled
+            results = await asyncio.gather(one(), one(), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["UpstreamUnavailable", "list"]
+    (error,) = [r for r in results if isinstance(r, UpstreamUnavailable)]
+    assert error.status == 503 and error.code == "upstream_unavailable"
 
 
 async def test_a_session_id_the_service_refuses_is_a_client_error(stack: Stack) -> None:
