@@ -2,7 +2,8 @@
 
     POST /v1/runs                    202 {run_id, session_id, status, stream_url, status_url}
     GET  /v1/runs/{run_id}           {run_id, session_id, status, output?, usage?, error?, ...}
-    GET  /v1/runs/{run_id}/stream    replay after Last-Event-ID (header or ?last_event_id=), then live
+    GET  /v1/runs/{run_id}/stream    replay after Last-Event-ID (header or ?last_event_id=), then live;
+                                     204 when the run has ended and the client has every event
     POST /v1/runs/{run_id}/cancel    stop the run upstream; {run_id, status}
 
 Every lookup goes through `RunManager.get(principal, run_id)`: another principal's run is a 404.
@@ -21,6 +22,7 @@ from bff.eventlog import RunRecord
 from bff.routes.chat import read_chat_input, start_run
 from bff.routes.inputs import check_on_disconnect, parse_last_event_id
 from bff.routes.streaming import event_stream, prime, run_headers
+from bff.runs import TERMINAL_STATUSES
 
 router = APIRouter(tags=["runs"])
 
@@ -78,6 +80,9 @@ async def stream_run(
     encoder = create_encoder(negotiate(protocol, request.headers.get("accept")))
     policy = check_on_disconnect(on_disconnect)
     record = await runs.get(principal, run_id)
+    if record.status in TERMINAL_STATUSES and after >= await runs.log.last_seq(run_id):
+        # Nothing left to send, ever: 204 tells a browser EventSource to stop reconnecting.
+        return Response(status_code=204, headers=run_headers(record))
     await prime(runs, encoder, run_id, after)
     return event_stream(
         runs, record, encoder, after=after, heartbeat_s=settings.heartbeat_interval_s, on_disconnect=policy
