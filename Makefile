@@ -74,6 +74,7 @@ test-infra: .venv-infra/.stamp ## Tests of the Dockerfiles and the CDK app (synt
 	.venv-infra/bin/python -m pytest tests/infra
 
 synth: .venv-infra/.stamp ## Synthesize the AWS CDK app to infra/cdk.out (no AWS account, no Docker engine)
+	rm -rf infra/cdk.out
 	.venv-infra/bin/python infra/app.py
 
 lint: .venv-dev/.stamp ## ruff check and format check

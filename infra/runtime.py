@@ -15,6 +15,7 @@ identity tokens) and `grantPull` on the image's repository. This module adds exa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from aws_cdk import Aws, Duration, IgnoreMode, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -35,8 +36,15 @@ MEMORY_ACTIONS = (
 )
 
 
-def image_asset_options(deployable: str) -> dict[str, object]:
-    """DockerImageAsset options for `<deployable>/Dockerfile`, built from the repository root.
+class ImageAssetOptions(TypedDict):
+    file: str
+    platform: ecr_assets.Platform
+    exclude: list[str]
+    ignore_mode: IgnoreMode
+
+
+def image_asset_options(deployable: str) -> ImageAssetOptions:
+    """DockerImageAsset options for `<deployable>/Dockerfile`, built from REPO_ROOT as the context.
 
     The root `.dockerignore` keeps the context to the deployables; excluding the other two here
     makes each image's hash (and so its rebuilds) depend on its own sources only. Synthesis only
@@ -44,7 +52,6 @@ def image_asset_options(deployable: str) -> dict[str, object]:
     """
     others = [d for d in ("agent_runtime", "bff", "ui") if d != deployable]
     return {
-        "directory": str(REPO_ROOT),
         "file": f"{deployable}/Dockerfile",
         "platform": ecr_assets.Platform.LINUX_ARM64,
         "exclude": others,
@@ -108,7 +115,7 @@ class AgentRuntime(Construct):
             runtime_name=runtime_name,
             description="LangGraph agent streaming runtime events (agent_runtime/)",
             agent_runtime_artifact=agentcore.AgentRuntimeArtifact.from_asset(
-                **image_asset_options("agent_runtime")  # type: ignore[arg-type]
+                str(REPO_ROOT), **image_asset_options("agent_runtime")
             ),
             execution_role=self.role,
             environment_variables=environment,

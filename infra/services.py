@@ -27,7 +27,7 @@ from constructs import Construct
 from infra.cache import EventCache
 from infra.config import DeployConfig
 from infra.identity import UserDirectory
-from infra.runtime import AgentRuntime, image_asset_options
+from infra.runtime import REPO_ROOT, AgentRuntime, image_asset_options
 
 BFF_PORT = 8000
 NOT_FOUND = '{"error": {"code": "not_found", "message": "Not found."}}'
@@ -70,13 +70,14 @@ class WebServices(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        namespace = f"{config.stack_name.lower()}.internal"  # Cloud Map: bff.<namespace> inside the VPC
         private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         cluster = ecs.Cluster(
             self,
             "Cluster",
             vpc=vpc,
             default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
-                name=f"{config.stack_name.lower()}.internal", vpc=vpc, use_for_service_connect=False
+                name=namespace, vpc=vpc, use_for_service_connect=False
             ),
         )
         self.alb = elbv2.ApplicationLoadBalancer(
@@ -103,7 +104,7 @@ class WebServices(Construct):
             secrets["BFF_API_KEYS"] = ecs.Secret.from_secrets_manager(api_keys)
         bff_task.add_container(
             "bff",
-            image=ecs.ContainerImage.from_asset(**image_asset_options("bff")),  # type: ignore[arg-type]
+            image=ecs.ContainerImage.from_asset(str(REPO_ROOT), **image_asset_options("bff")),
             environment={
                 "BFF_HOST": "0.0.0.0",
                 "BFF_PORT": str(BFF_PORT),
@@ -172,10 +173,8 @@ class WebServices(Construct):
         )
         ui_task.add_container(
             "ui",
-            image=ecs.ContainerImage.from_asset(**image_asset_options("ui")),  # type: ignore[arg-type]
-            environment={
-                "BFF_URL": f"http://bff.{cluster.default_cloud_map_namespace.namespace_name}:{BFF_PORT}"
-            },  # type: ignore[union-attr]
+            image=ecs.ContainerImage.from_asset(str(REPO_ROOT), **image_asset_options("ui")),
+            environment={"BFF_URL": f"http://bff.{namespace}:{BFF_PORT}"},
             port_mappings=[ecs.PortMapping(container_port=UI_PORT, name="http")],
             health_check=_http_probe(UI_PORT, "/_stcore/health"),
             logging=self._logs("Ui", "ui"),
