@@ -144,6 +144,7 @@ class Stack:
             "BFF_AGENTCORE_ENDPOINT_URL": endpoint.url,
             "BFF_AGENT_RUNTIME_ARN": LOCAL_ARN,
             "BFF_LOG_LEVEL": "warning",
+            "BFF_AUTH_MODE": "local-dev",  # a local benchmark: no authentication (docs/security.md)
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             **extra_env,

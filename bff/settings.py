@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     )
     agent_runtime_arn: str = LOCAL_RUNTIME_ARN
     agent_runtime_qualifier: str | None = None
-    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("BFF_AWS_REGION", "AWS_REGION"))
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("BFF_AWS_REGION", "AWS_REGION")
+    )
 
     # --- upstream client (REFERENCE.md section 1: botocore defaults cut long silent streams) ---
     connect_timeout_s: float = 5.0
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     approval_ttl_s: float = Field(default=900.0, gt=0)  # an unanswered approval then ends its run
 
     # --- identity (docs/security.md): anything but local-dev refuses to start without auth ---
-    auth_mode: str = "local-dev"  # local-dev | jwt
+    auth_mode: str = "jwt"  # jwt | local-dev (no auth: only `make run` and tests set it, explicitly)
     jwks_url: str | None = None  # Cognito-style RS256: https://cognito-idp.<region>.amazonaws.com/<pool>/...
     jwt_issuer: str | None = None
     jwt_audience: str | None = None  # comma-separated; Cognito access tokens are matched on client_id
