@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from test_approval_support import (
+
+from scripts.devstack import Stack
+from tests.e2e.test_approval_support import (
     PROMPT,
     Stream,
     answer,
@@ -25,8 +27,6 @@ from test_approval_support import (
     pause,
     read,
 )
-
-from scripts.devstack import Stack
 
 pytestmark = pytest.mark.slow
 

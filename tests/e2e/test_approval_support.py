@@ -4,6 +4,7 @@ the approval call, and a stack with the runtime's workspace and checkpointer set
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -107,8 +108,9 @@ def clear(workspace: Path) -> None:
 
 
 def approval_stack(workspace: Path, **env: str) -> Iterator[Stack]:
+    """The stack with the runtime writing notes into `workspace`; E2E_ECHO=1 prints the processes' output."""
     merged = {**FAST_ENV, "AGENT_WORKSPACE_DIR": str(workspace), **env}
-    with start_stack(Ports.free(), env=merged) as running:
+    with start_stack(Ports.free(), env=merged, echo=bool(os.environ.get("E2E_ECHO"))) as running:
         yield running
 
 
