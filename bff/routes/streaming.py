@@ -36,8 +36,7 @@ async def prime(runs: RunManager, encoder: Encoder, run_id: str, after: int) -> 
 
 
 def _protocol(encoder: Encoder) -> str:
-    name = getattr(encoder, "protocol", None)
-    return name if isinstance(name, str) else type(encoder).__name__.removesuffix("Encoder").lower()
+    return encoder.protocol or type(encoder).__name__.removesuffix("Encoder").lower()
 
 
 def event_stream(
