@@ -330,7 +330,7 @@ class AgentCoreClient:
                 kwargs = {**kwargs, **invoke_trace_kwargs()}  # the runtime's spans nest under this one
             try:
                 async with asyncio.timeout(self.settings.first_byte_timeout_s):
-                    return await self.retry.run(  # type: ignore[no-any-return]
+                    return await self.retry.run(
                         lambda: self._client.invoke_agent_runtime(**kwargs), on_retry=self._on_retry
                     )
             except asyncio.CancelledError:
