@@ -89,6 +89,7 @@ class AgentRuntime(Construct):
         environment = {
             "AGENT_MODEL_ID": config.model_id,
             "AWS_REGION": stack.region,
+            "AWS_DEFAULT_REGION": stack.region,  # what boto3 clients (the Memory checkpointer) read
             "AGENT_CHECKPOINTER": config.checkpointer,
         }
         self.memory: agentcore.Memory | None = None

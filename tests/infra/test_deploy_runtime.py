@@ -48,6 +48,7 @@ def test_the_runtime_is_configured_for_the_model_and_sessions(default: Synthesiz
             "EnvironmentVariables": {
                 "AGENT_MODEL_ID": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
                 "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
                 "AGENT_CHECKPOINTER": "memory",
             },
             "LifecycleConfiguration": {"IdleRuntimeSessionTimeout": 900, "MaxLifetime": 28800},
