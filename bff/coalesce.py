@@ -178,7 +178,7 @@ def paced(source: AsyncIterator[Any], mapper: Any) -> AsyncIterator[Any]:
 
     Without a `deadline` on the mapper (coalescing off) this is `source` itself. Otherwise one
     task owned by the returned generator iterates `source` (always the same task, so the source
-    may hold timeouts or cancel scopes across its yields) into a one-slot queue; the generator
+    may hold timeouts or cancel scopes across its yields) into a small queue; the generator
     waits on that queue until the deadline. Closing the generator cancels and awaits the task."""
     deadline = getattr(mapper, "deadline", None)
     if deadline is None:
@@ -187,10 +187,11 @@ def paced(source: AsyncIterator[Any], mapper: Any) -> AsyncIterator[Any]:
 
 
 _ITEM, _END, _ERROR = 0, 1, 2
+_READ_AHEAD = 64  # upstream events the reader task may hold ahead of the pipeline (back-pressure)
 
 
 async def _paced(source: AsyncIterator[Any], deadline: Callable[[], float | None]) -> AsyncIterator[Any]:
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=1)
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=_READ_AHEAD)
 
     async def pump() -> None:
         try:
@@ -204,20 +205,23 @@ async def _paced(source: AsyncIterator[Any], deadline: Callable[[], float | None
     task = asyncio.create_task(pump(), name="coalesce-pump")
     try:
         while True:
-            due = deadline()
-            if due is None:
-                kind, item = await queue.get()
+            if not queue.empty():  # busy upstream: no timer to arm (feed() checks the age itself)
+                kind, item = queue.get_nowait()
             else:
-                remaining = due - time.monotonic()
-                if remaining <= 0:
-                    yield TICK
-                    continue
-                try:
-                    async with asyncio.timeout(remaining):
-                        kind, item = await queue.get()
-                except TimeoutError:
-                    yield TICK
-                    continue
+                due = deadline()
+                if due is None:
+                    kind, item = await queue.get()
+                else:
+                    remaining = due - time.monotonic()
+                    if remaining <= 0:
+                        yield TICK
+                        continue
+                    try:
+                        async with asyncio.timeout(remaining):
+                            kind, item = await queue.get()
+                    except TimeoutError:
+                        yield TICK
+                        continue
             if kind == _END:
                 return
             if kind == _ERROR:
