@@ -103,7 +103,7 @@ async def http_stream(
     else:
         url = f"{spec['url']}/v1/chat/stream"
         body = {"message": message, "session_id": sid}
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream", **spec.get("headers", {})}
     started = time.perf_counter()
     reader = Reader(started, result, latencies)
     try:

@@ -12,6 +12,7 @@ quotes the median over repetitions of each per-run percentile and of each per-ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -37,7 +38,11 @@ INPROCESS = os.environ.get("BENCH_CLIENT_INPROCESS") == "1"
 
 # BFF settings every figure uses: the guard rails' per-principal limits would otherwise refuse a
 # load generator that is one principal opening hundreds of runs (docs/security.md); 0 = off.
+# Authentication stays on, as in production: the load client is a service client with an API key.
+BENCH_API_KEY = "bench-load-client-not-a-secret"
 BFF_BENCH_ENV = {
+    "BFF_AUTH_MODE": "jwt",
+    "BFF_API_KEYS": f"bench:{hashlib.sha256(BENCH_API_KEY.encode()).hexdigest()}",
     "BFF_RATE_LIMIT_PER_MINUTE": "0",
     "BFF_MAX_CONCURRENT_RUNS_PER_PRINCIPAL": "0",
     "BFF_MAX_CONCURRENT_RUNS": "0",
@@ -101,7 +106,15 @@ class ClientRun:
 
 
 def client_spec(target: str, service: Service, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"target": target, "url": service.url, "arn": LOCAL_ARN, "params": params, **extra}
+    headers = {"X-API-Key": BENCH_API_KEY} if target == "bff" else {}
+    return {
+        "target": target,
+        "url": service.url,
+        "arn": LOCAL_ARN,
+        "params": params,
+        "headers": headers,
+        **extra,
+    }
 
 
 def run_client(spec: dict[str, Any], *, watch: Sequence[Service] = (), timeout_s: float = 600.0) -> ClientRun:
@@ -245,19 +258,38 @@ def collapsed_top(text: str, n: int = 12) -> dict[str, Any]:
         for frame in set(frames):
             total_counts[frame] += count
     busy = max(1, samples - idle)
+    packages: Counter[str] = Counter()
+    for frame, count in self_counts.items():
+        packages[_package(frame)] += count
 
-    def top(counter: Counter[str]) -> list[tuple[str, float]]:
-        return (
-            [(frame, round(100 * c / samples, 1)) for frame, c in counter.most_common(n)] if samples else []
-        )
+    def top(counter: Counter[str], skip_roots: bool = False) -> list[tuple[str, float]]:
+        if not samples:
+            return []
+        rows = [(frame, round(100 * c / samples, 1)) for frame, c in counter.most_common()]
+        if skip_roots:  # frames under (nearly) every sample: the interpreter and the server's main
+            rows = [(frame, share) for frame, share in rows if share < 60.0]
+        return rows[:n]
 
     return {
         "samples": samples,
         "idle_share": round(100 * idle / samples, 1) if samples else math.nan,
         "busy_samples": busy,
         "top_self": top(self_counts),
-        "top_total": top(total_counts),
+        "top_total": top(total_counts, skip_roots=True),
+        "by_package": top(packages),
     }
+
+
+_IDLE_FRAMES = ("Runner.run (asyncio/runners.py)", "Condition.wait (threading.py)")
+
+
+def _package(frame: str) -> str:
+    """`func (pkg/mod.py)` -> `pkg`; the event loop and idle pool threads waiting -> one bucket."""
+    if frame in _IDLE_FRAMES or "select (selectors.py" in frame:
+        return "(waiting: event loop, idle threads)"
+    where = frame.partition(" (")[2].rstrip(")")
+    head = where.split("/", 1)[0] if "/" in where else where
+    return head.removesuffix(".py") or "?"
 
 
 def _short(frame: str) -> str:

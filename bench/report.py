@@ -64,9 +64,10 @@ emit -> receive per event on every path, coalesced or not.
   `/proc/<pid>/stat` of the BFF process and says what one worker would do with a core to itself.
 - **Profiles**: py-spy samples the BFF process during one extra, unmeasured run of a figure
   (`py-spy record --format raw`, 200 Hz); the tables list where the busy samples were.
-- The BFF's per-principal guard rails are switched off for the load client (one principal
-  opening hundreds of runs): `BFF_RATE_LIMIT_PER_MINUTE=0`, `BFF_MAX_CONCURRENT_RUNS_PER_PRINCIPAL=0`,
-  `BFF_MAX_CONCURRENT_RUNS=0`. The synthetic runtime raises Starlette's thread pool from 40 to
+- The BFF runs as in production, authentication on: the load client is a service client with
+  an API key (`BFF_AUTH_MODE=jwt`, `BFF_API_KEYS`, header `X-API-Key`). Its per-principal guard
+  rails are switched off, because the load client is one principal opening hundreds of runs:
+  `BFF_RATE_LIMIT_PER_MINUTE=0`, `BFF_MAX_CONCURRENT_RUNS_PER_PRINCIPAL=0`, `BFF_MAX_CONCURRENT_RUNS=0`. The synthetic runtime raises Starlette's thread pool from 40 to
   4096 threads (the SDK bridge parks one per open stream).
 """
 
@@ -184,6 +185,9 @@ def figure_section(number: int, result: dict[str, Any]) -> list[str]:
         out += [f"- {note}" for note in result["notes"]]
         out.append("")
     for label, prof in (result.get("profiles") or {}).items():
+        raw = ROOT / prof.get("file", "-")
+        if raw.is_file():  # re-read: summaries improve without re-running the figure
+            prof = {**prof, **harness.collapsed_top(raw.read_text())}
         if prof.get("error"):
             out += [f"Profile ({label}): {prof['error']}", ""]
             continue
@@ -194,6 +198,9 @@ def figure_section(number: int, result: dict[str, Any]) -> list[str]:
         out += ["", "| self % | function | | total % | function |", "|---|---|---|---|---|"]
         for (f_self, p_self), (f_tot, p_tot) in zip(prof["top_self"], prof["top_total"], strict=False):
             out.append(f"| {p_self} | `{f_self}` | | {p_tot} | `{f_tot}` |")
+        if prof.get("by_package"):
+            shares = ", ".join(f"{name} {share}%" for name, share in prof["by_package"])
+            out += ["", f"Samples by package (self): {shares}."]
         out.append("")
     return out
 
