@@ -46,6 +46,7 @@ from bff.eventlog import EventLog, RunRecord
 from bff.events import Event
 from bff.exceptions import BFFError, NotFound, RunNotFound, UpstreamError
 from bff.limits import Limiter, RunSlot
+from bff.observability.logs import bind_run
 from bff.observability.metrics import Metrics
 
 logger = logging.getLogger("bff.runs")
@@ -224,6 +225,7 @@ class RunManager:
         record = await self.log.get_run(run_id)
         if record is None or record.principal != principal:
             raise RunNotFound("No such run.")
+        bind_run(run_id=record.run_id, session_id=record.session_id)  # on this request's log lines
         return record
 
     async def check_session(self, principal: str, session_id: str) -> None:
@@ -310,6 +312,7 @@ class RunManager:
         slot: RunSlot | None = None,
     ) -> None:
         writer = RunWriter(self.log, record, last_seq)
+        bind_run(run_id=record.run_id, session_id=record.session_id)  # the request's and the leg's logs
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         opened.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if unawaited

@@ -4,6 +4,9 @@ and the app's trace context handed to the upstream call."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bff.app import create_app
 from bff.eventlog import MemoryEventLog
+from bff.observability.logs import configure_logging
 from bff.settings import Settings
 from tests.bff.test_runs_fakes import FakeUpstream, serve
 
@@ -132,3 +136,24 @@ async def test_the_request_trace_reaches_the_upstream_call(stack: Stack, spans: 
     assert seen == [TRACE_ID]
     server = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
     assert any(format(s.context.trace_id, "032x") == TRACE_ID for s in server)
+
+
+async def test_request_logs_carry_run_session_and_principal_but_no_content(stack: Stack) -> None:
+    out = io.StringIO()
+    configure_logging("info", stream=out)
+    try:
+        response = await stack.client.post(
+            "/v1/chat", json={"message": "hello"}, headers={"X-Request-Id": "req-log-1"}
+        )
+        await stack.client.get(f"/v1/runs/{response.json()['run_id']}", headers={"X-Request-Id": "req-log-2"})
+    finally:
+        root = logging.getLogger()
+        root.handlers = [h for h in root.handlers if h.get_name() != "bff-json"]
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    by_request = {line["request_id"]: line for line in lines if line.get("event") == "request"}
+    for request_id in ("req-log-1", "req-log-2"):
+        line = by_request[request_id]
+        assert line["run_id"] == response.json()["run_id"]
+        assert line["session_id"] == response.json()["session_id"]
+        assert line["principal"] == "local"
+    assert "Hello there friend" not in out.getvalue()  # the answer's text is never logged
