@@ -170,3 +170,17 @@ async def test_refusals_are_counted_in_the_metrics(start: Start) -> None:
         text = (await stack.client.get("/metrics")).text
     assert 'bff_requests_rejected_total{code="rate_limited"} 1.0' in text
     assert 'bff_requests_rejected_total{code="unauthorized"} 1.0' in text
+
+
+async def test_a_run_that_fails_before_its_first_byte_gives_its_slot_back(start: Start) -> None:
+    async with start(rate_limit_per_minute=0, max_concurrent_runs_per_principal=1) as stack:
+        who = principal()
+        alice = token_for(who)
+        failed = await stack.client.post(
+            "/v1/chat/stream", json={"message": "fail open upstream_unavailable"}, headers=alice
+        )
+        assert failed.status_code == 503
+        await stack.wait_slots_free(who)
+        assert (
+            await stack.client.post("/v1/chat", json={"message": "hello"}, headers=alice)
+        ).status_code == 200
