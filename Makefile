@@ -86,10 +86,10 @@ format: .venv-dev/.stamp ## Apply ruff format and fixes
 	.venv-dev/bin/ruff check --fix .
 
 lock: .venv-dev/.stamp ## Re-resolve every lock from its requirements*.in
-	for d in agent_runtime bff ui; do \
+	for d in agent_runtime bff ui infra; do \
 	  $(UV) pip compile -q --python-version 3.11 $$d/requirements.in -o $$d/requirements.lock && \
 	  (cd $$d && ../$(UV) pip compile -q --python-version 3.11 requirements-test.in -o requirements-test.lock); \
 	done
 
 clean: ## Remove the environments and caches
-	rm -rf .venv-runtime .venv-bff .venv-ui .venv-dev .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .venv-runtime .venv-bff .venv-ui .venv-infra .venv-dev .pytest_cache .ruff_cache .mypy_cache
