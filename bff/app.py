@@ -88,7 +88,7 @@ def create_app(
     # Guard rails (docs/security.md, docs/observability.md). Outside BFF_AUTH_MODE=local-dev this
     # refuses to build an app without authentication configured (AuthConfigError).
     authenticator = build_authenticator(settings)
-    setup_tracing(settings.otel_exporter)
+    tracer_provider = setup_tracing(settings.otel_exporter)
     metrics = Metrics()
     limiter = Limiter.from_settings(settings)
 
@@ -101,6 +101,8 @@ def create_app(
 
                 client = await stack.enter_async_context(AgentCoreClient(settings, metrics=metrics))
             stack.push_async_callback(limiter.aclose)  # after the runs below have given back their slots
+            if tracer_provider is not None:
+                stack.callback(tracer_provider.force_flush)  # spans of the last requests go out
             metrics.queue_depth.set_function(lambda: float(getattr(client, "queued_events", 0)))
             log = event_log or create_event_log(
                 settings.redis_url, ttl_s=settings.run_ttl_s, max_runs=settings.memory_log_max_runs

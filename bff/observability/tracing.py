@@ -46,20 +46,25 @@ def span_processor(exporter: str) -> SpanProcessor | None:
     return None
 
 
-def setup_tracing(exporter: str, *, service_name: str = "bff") -> TracerProvider | None:
-    """Install the exporter on the process-wide provider (creating it if needed).
+_installed: set[str] = set()  # exporters already on the process-wide provider
 
-    Returns the SDK provider in use, or None when tracing export is off."""
-    processor = span_processor(exporter)
+
+def setup_tracing(exporter: str, *, service_name: str = "bff") -> TracerProvider | None:
+    """Install the exporter on the process-wide provider (creating it if needed), once per
+    process however many apps are built. Returns the SDK provider, or None when export is off."""
+    kind = exporter.strip().lower()
+    processor = span_processor(kind)
+    current = trace.get_tracer_provider()
     if processor is None:
         return None
-    current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         provider = current
     else:
         provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         trace.set_tracer_provider(provider)
-    provider.add_span_processor(processor)
+    if kind not in _installed:
+        _installed.add(kind)
+        provider.add_span_processor(processor)
     return provider
 
 
