@@ -31,7 +31,7 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from ui import client as bff  # noqa: E402
-from ui.exceptions import BffError  # noqa: E402
+from ui.exceptions import BffError, BffHttpError  # noqa: E402
 from ui.history import turns_from_messages  # noqa: E402
 from ui.live import follow_run  # noqa: E402
 from ui.settings import Settings  # noqa: E402
@@ -242,6 +242,10 @@ if active is not None:
                     str(active.run_id), decision["approval_id"], decision["decision"], decision["edited_args"]
                 )
                 active.decide(decision["decision"], decision["edited_args"])
+            except BffHttpError as exc:
+                if exc.status in (409, 410):  # answered elsewhere, or expired: the run tells the rest
+                    active.decide(decision["decision"], decision["edited_args"])
+                state.notice = f"Could not send your decision: {exc.message}"
             except BffError as exc:
                 state.notice = f"Could not send your decision: {exc.message}"
         view.stopping = bool(state.stop)

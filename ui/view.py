@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import altair  # noqa: F401  charts: pay this import when the page loads, not in the middle of a stream
 import pandas as pd
+import pyarrow  # noqa: F401  tables: same
 import streamlit as st
 
 from ui.turn import STATUS, THINKING, ApprovalBlock, ArtifactBlock, Block, TextBlock, ToolBlock, Turn

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -252,6 +253,14 @@ class FakeBff:
         self.delay_s = delay_s  # the run produces one event every delay_s
         self.unreachable = False
         self.chat_status: tuple[int, dict[str, Any]] | None = None  # an error before the stream opens
+        self.approval_status: tuple[int, dict[str, Any]] | None = None  # refuse approval answers so
+        self._changed = threading.Condition()
+
+    def wait_for(self, predicate: Callable[[FakeBff], bool], timeout: float = 30.0) -> None:
+        """Block until `predicate(self)` holds after some request (for tests in another thread)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self), timeout=timeout):
+                raise TimeoutError("the fake BFF never saw what the test waited for")
 
     # --- shared logic -----------------------------------------------------------------------
     def start(self, body: dict[str, Any]) -> Run:
@@ -296,7 +305,9 @@ class FakeBff:
 
     def route(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         """(status, JSON body or list of events to stream)."""
-        self.requests.append((method, path, headers, body))
+        with self._changed:
+            self.requests.append((method, path, headers, body))
+            self._changed.notify_all()
         parts = path.strip("/").split("/")
         if path == "/healthz":
             return 200, {"status": "ok"}
@@ -332,6 +343,8 @@ class FakeBff:
                 self.cancel(run)
                 return 202, {"run_id": run.run_id, "status": "cancelling"}
             if parts[3] == "approval" and method == "POST":
+                if self.approval_status is not None:
+                    return self.approval_status
                 self.approve(run, body)
                 return 200, {"run_id": run.run_id, "status": "running"}
         return 404, {"error": {"code": "not_found", "message": "Not found."}}

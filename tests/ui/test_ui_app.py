@@ -236,3 +236,17 @@ def test_reject_and_edit_send_their_decision(app: AppTest, fake: FakeBff) -> Non
     posts = [r[3] for r in fake.requests if r[1].endswith("/approval")]
     assert posts[-1] == {"approval_id": "ap1", "decision": "edit", "edited_args": {"path": "/tmp/safe"}}
     assert "Done, the file is gone." in texts(app)
+
+
+def test_an_approval_answered_elsewhere_still_continues_the_answer(app: AppTest, fake: FakeBff) -> None:
+    ask(app, "please approve")
+    fake.approve(fake.runs["run_1"], {"decision": "approve"})  # another tab answered first
+    fake.approval_status = (
+        409,
+        {"error": {"code": "approval_already_answered", "message": "Already answered."}},
+    )
+    app.button(key="approval-ap1-approve").click().run()
+    assert not app.exception
+    assert "Could not send your decision: Already answered." in [w.value for w in app.warning]
+    [turn] = app.session_state["history"]
+    assert turn.status == "complete" and "Done, the file is gone." in texts(app)

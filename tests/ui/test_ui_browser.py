@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 # are observable (the defaults are tuned for a quick demo, not for a test that acts mid-way).
 STACK_ENV = {
     "AGENT_OFFLINE_TOKEN_DELAY_S": "0.04",
-    "AGENT_DATASET_STEPS": "40",
+    "AGENT_DATASET_STEPS": "100",
     "AGENT_DATASET_STEP_S": "0.25",
 }
 SAMPLE = "Analyse a sample data set and report its statistics."
@@ -113,6 +113,8 @@ def test_stop_during_the_long_tool_cancels_the_run(chat: ChatPage, stack: Stack,
     bar = chat.answer().get_by_role("progressbar")
     expect(bar).to_be_visible(timeout=20_000)
     expect(chat.answer().get_by_text("Data set statistics")).to_be_visible(timeout=20_000)
+    expect(chat.answer().get_by_text("latency_ms histogram", exact=True)).to_be_visible(timeout=20_000)
+    expect(chat.answer().get_by_test_id("stVegaLiteChart")).to_be_visible(timeout=20_000)
     chat.screenshot("chat-long-tool.png", shots)
     chat.page.locator(".st-key-stop-live button").click()
     expect(chat.answer().get_by_text("Stopped before the answer was complete.")).to_be_visible(timeout=20_000)

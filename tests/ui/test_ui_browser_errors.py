@@ -37,8 +37,12 @@ def test_an_error_is_a_clear_message_and_retry_asks_again(page: Page, tmp_path: 
         chat.ask("This will fail")
         expect(chat.answer().get_by_text("The model is unavailable right now.")).to_be_visible(timeout=20_000)
         expect(chat.answer().get_by_text("model_error")).to_be_visible()
+        retry = chat.answer().get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
         chat.screenshot("chat-error.png", tmp_path)
-        chat.answer().get_by_role("button", name="Retry").click()
+        retry.click()
+        fake.wait_for(lambda f: f.paths().count("/v1/chat/stream") == 2)  # asked again
+        chat.wait_until_idle()
         expect(chat.answer().get_by_text("The model is unavailable right now.")).to_be_visible(timeout=20_000)
         expect(page.get_by_text("This will fail", exact=True)).to_have_count(1)  # replaced, not repeated
     assert [r[3]["message"] for r in fake.requests if r[1] == "/v1/chat/stream"] == ["This will fail"] * 2
