@@ -21,7 +21,7 @@ from bench import harness as h
 from bench.stack import Services, services
 
 NAME = "concurrency"
-FULL: dict[str, Any] = {"reps": 2, "streams": 2000, "events": 20, "rate": 1.0, "ramp_s": 10.0}
+FULL: dict[str, Any] = {"reps": 2, "streams": 2000, "events": 30, "rate": 1.0, "ramp_s": 20.0}
 SMOKE: dict[str, Any] = {"reps": 1, "streams": 5, "events": 3, "rate": 5.0, "ramp_s": 0.5}
 TARGET_STREAMS = 2000
 TARGET_LATE_MS = 1000.0
