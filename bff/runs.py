@@ -406,6 +406,18 @@ class RunManager:
         """Events after `after`, live, until `done` (or a pause); `None` whenever `heartbeat_s`
         passes without one (the caller sends a heartbeat). A finished or expired run ends the
         iteration once nothing is left after `after`; a paused run is waited on like a live one."""
+        async for batch in self.follow_batches(run_id, after, heartbeat_s=heartbeat_s):
+            if batch is None:
+                yield None
+            else:
+                for event in batch:
+                    yield event
+
+    async def follow_batches(
+        self, run_id: str, after: int = 0, *, heartbeat_s: float
+    ) -> AsyncIterator[list[Event] | None]:
+        """`follow`, a log read at a time: whatever arrived together comes as one list (a response
+        writes it with one send). The last list ends with `done` or a pause when the run ends."""
         check = True  # look at the run's status: at the start and after each silent wait
         while True:
             if check:
@@ -427,11 +439,12 @@ class RunManager:
                     check = True
                     yield None
                     continue
-            for event in batch:
-                yield event
-                after = event.seq
+            for index, event in enumerate(batch):
                 if event.type in ev.TERMINAL_TYPES:
+                    yield batch[: index + 1]
                     return
+            yield batch
+            after = batch[-1].seq
             if batch[-1].type in ev.PAUSE_TYPES:
                 return
 

@@ -57,17 +57,20 @@ def event_stream(
         if metrics is not None and after > 0:
             metrics.resumes.inc()
         try:
-            async for event in runs.follow(record.run_id, after, heartbeat_s=heartbeat_s):
-                if event is None:
+            async for batch in runs.follow_batches(record.run_id, after, heartbeat_s=heartbeat_s):
+                if batch is None:
                     yield encoder.heartbeat()
                     continue
-                if observer is not None:
-                    observer.event(event.type)
-                    if event.type == ev.DONE:
-                        outcome = str(event.data.get("status", "complete"))
-                    elif event.type in ev.PAUSE_TYPES:
-                        outcome = "interrupted"
-                chunk = encoder.encode(event)
+                chunks: list[bytes] = []
+                for event in batch:
+                    if observer is not None:
+                        observer.event(event.type)
+                        if event.type == ev.DONE:
+                            outcome = str(event.data.get("status", "complete"))
+                        elif event.type in ev.PAUSE_TYPES:
+                            outcome = "interrupted"
+                    chunks.append(encoder.encode(event))
+                chunk = b"".join(chunks)  # what arrived together leaves together: one send
                 if chunk:
                     yield chunk
             completed = True
