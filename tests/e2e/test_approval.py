@@ -227,3 +227,20 @@ def test_ai_sdk_stream_carries_the_approval_request(stack: Stack) -> None:
         more = [json.loads(line[6:]) for line in rest.text.split("\n") if line.startswith("data: {")]
         assert more[0] == {"type": "start", "messageId": run_id} and more[-1]["type"] == "finish"
         assert rest.text.endswith("data: [DONE]\n\n")
+
+
+def test_a_new_turn_supersedes_a_waiting_approval(stack: Stack, workspace: Path) -> None:
+    """The runtime drops the pending approval when the session moves on; answering the old run
+    then ends it with the runtime's error, and the tool never runs."""
+    bff = stack.url("bff")
+    clear(workspace)
+    first = pause(bff)
+    run_id, session_id = first.headers["x-run-id"], first.headers["x-session-id"]
+    second = chat(bff, "What is 5+5?", session_id=session_id)
+    assert second.first("done").data["status"] == "complete"
+    approval_id = first.first("approval_required").data["approval_id"]
+    assert answer(bff, run_id, {"approval_id": approval_id, "decision": "approve"}).status_code == 202
+    rest = follow(bff, run_id, first.last_id)
+    assert rest.first("error").data["code"] == "unknown_approval"
+    assert rest.types()[-1] == "done" and rest.first("done").data["status"] == "error"
+    assert notes(workspace) == {}
