@@ -132,10 +132,18 @@ class AgentRuntime(Construct):
         return self.runtime.agent_runtime_arn
 
     def invoke_statement(self) -> iam.PolicyStatement:
-        """What the BFF may do to this runtime: invoke it and stop its sessions, nothing else."""
+        """What the BFF may do to this runtime: invoke it and stop its sessions, nothing else.
+
+        The BFF sends the principal as `runtimeUserId` (the X-Amzn-Bedrock-AgentCore-Runtime-User-Id
+        header); AWS then also requires `InvokeAgentRuntimeForUser` on the same runtime.
+        """
         return iam.PolicyStatement(
             sid="InvokeAndStopAgentRuntime",
-            actions=["bedrock-agentcore:InvokeAgentRuntime", "bedrock-agentcore:StopRuntimeSession"],
+            actions=[
+                "bedrock-agentcore:InvokeAgentRuntime",
+                "bedrock-agentcore:InvokeAgentRuntimeForUser",
+                "bedrock-agentcore:StopRuntimeSession",
+            ],
             resources=[self.arn, f"{self.arn}/runtime-endpoint/*"],
         )
 

@@ -89,7 +89,11 @@ def test_the_bff_can_only_invoke_the_runtime_and_stop_its_sessions(synthesized: 
         {
             "Sid": "InvokeAndStopAgentRuntime",
             "Effect": "Allow",
-            "Action": ["bedrock-agentcore:InvokeAgentRuntime", "bedrock-agentcore:StopRuntimeSession"],
+            "Action": [
+                "bedrock-agentcore:InvokeAgentRuntime",
+                "bedrock-agentcore:InvokeAgentRuntimeForUser",
+                "bedrock-agentcore:StopRuntimeSession",
+            ],
             "Resource": [runtime_arn, {"Fn::Join": ["", [runtime_arn, "/runtime-endpoint/*"]]}],
         }
     ]
