@@ -265,5 +265,4 @@ if active is not None:
                 state.active = None
                 st.query_params.pop("run", None)
             st.rerun()  # redraw with the answer in the history and the input enabled again
-        else:
-            view.finish(active)  # paused for approval: the card waits for a decision
+        # else: paused for approval; `render` drew the card, which waits for a decision

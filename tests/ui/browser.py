@@ -43,6 +43,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "docs" / "img"
+# A loaded 2-core machine can take seconds per Streamlit rerun: wait up to 20 s for what must appear.
+expect.set_options(timeout=20_000)
 
 
 def free_port() -> int:
