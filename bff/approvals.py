@@ -554,10 +554,17 @@ class ApprovalFlow:
         return await self.runs.log.get_run(record.run_id) or record
 
     async def _end_expired(self, approval: Approval) -> None:
-        await self.runs.wait_leg(approval.run_id)
         record = await self.runs.log.get_run(approval.run_id)
-        if record is None or record.status != AWAITING_APPROVAL:
-            return  # cancelled or gone meanwhile: nothing to end
+        if record is not None:
+            record = await self._paused(record)  # a leg still closing: wait for its `interrupted`
+        if record is None or record.status != AWAITING_APPROVAL:  # cancelled or gone meanwhile
+            log.info(
+                "approval %s expired; its run is %s and is left as it is",
+                approval.approval_id,
+                record.status if record is not None else "gone",
+            )
+            return
+        log.info("approval %s expired; ending run %s", approval.approval_id, approval.run_id)
         writer = RunWriter(self.runs.log, record, await self.runs.log.last_seq(approval.run_id))
         await writer.append(
             [

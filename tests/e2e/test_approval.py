@@ -158,7 +158,11 @@ def test_an_unanswered_approval_expires_and_ends_the_run(stack: Stack, workspace
     first = pause(bff)
     run_id = first.headers["x-run-id"]
     approval_id = first.first("approval_required").data["approval_id"]
-    rest = follow(bff, run_id, first.last_id)  # waits through the pause, no answer
+    try:
+        rest = follow(bff, run_id, first.last_id)  # waits through the pause, no answer
+    except AssertionError as exc:  # say what the BFF did instead of only "it hung"
+        status = httpx.get(f"{bff}/v1/runs/{run_id}").json()
+        raise AssertionError(f"{exc}\nrun: {status}\nBFF output:\n{stack.output('bff')[-6000:]}") from None
     assert rest.types() == ["approval_expired", "done"]
     assert rest.first("approval_expired").data["approval_id"] == approval_id
     assert rest.first("done").data["status"] == "expired"

@@ -46,10 +46,16 @@ class Stream:
         return self.events[-1].id
 
 
-def read(response: httpx.Response, into: Stream, stop_after: str | None = None) -> Stream:
+def read(
+    response: httpx.Response, into: Stream, stop_after: str | None = None, deadline_s: float = 90.0
+) -> Stream:
+    """Events until the stream ends; fails (rather than hangs) when the run outlives `deadline_s`
+    (heartbeats every few seconds give the loop its turns)."""
     decoder = SSEDecoder()
+    deadline = time.monotonic() + deadline_s
     for chunk in response.iter_raw():
         now = time.monotonic()
+        assert now < deadline, f"the stream did not end within {deadline_s} s; got {into.types()}"
         for sse in decoder.feed(chunk):
             assert sse.id is not None, "every native event carries an id"
             into.events.append(Received(sse.event, int(sse.id), json.loads(sse.data), now))
@@ -109,7 +115,7 @@ def clear(workspace: Path) -> None:
 
 def approval_stack(workspace: Path, **env: str) -> Iterator[Stack]:
     """The stack with the runtime writing notes into `workspace`; E2E_ECHO=1 prints the processes' output."""
-    merged = {**FAST_ENV, "AGENT_WORKSPACE_DIR": str(workspace), **env}
+    merged = {**FAST_ENV, "BFF_HEARTBEAT_INTERVAL_S": "2", "AGENT_WORKSPACE_DIR": str(workspace), **env}
     with start_stack(Ports.free(), env=merged, echo=bool(os.environ.get("E2E_ECHO"))) as running:
         yield running
 
