@@ -66,6 +66,17 @@ class Ports:
     def free(cls) -> Ports:
         return cls(runtime=free_port(), agentcore=free_port(), bff=free_port(), ui=free_port())
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
+        """The default ports, each overridable: AGENT_PORT, AGENTCORE_LOCAL_PORT, BFF_PORT, UI_PORT."""
+        d = cls()
+        return cls(
+            runtime=int(environ.get("AGENT_PORT", d.runtime)),
+            agentcore=int(environ.get("AGENTCORE_LOCAL_PORT", d.agentcore)),
+            bff=int(environ.get("BFF_PORT", d.bff)),
+            ui=int(environ.get("UI_PORT", d.ui)),
+        )
+
 
 @dataclass
 class Process:
@@ -182,8 +193,14 @@ class Stack:
             process.popen.wait(timeout=GRACE_S)
 
     def stop(self) -> None:
+        errors = []
         for process in reversed(list(self.processes.values())):
-            process.stop()
+            try:
+                process.stop()
+            except Exception as exc:  # keep stopping the others
+                errors.append(f"{process.name}: {exc}")
+        if errors:
+            raise RuntimeError("could not stop cleanly: " + "; ".join(errors))
 
 
 def _python(venv: str) -> str:
@@ -296,15 +313,43 @@ class _Terminate(Exception):
     pass
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    # A stop is usually signalled more than once (`timeout` or Ctrl-C signal the whole process
+    # group, and make forwards its own SIGTERM): ignore the repeats, or one landing during the
+    # cleanup would abort it half-way and leave services running.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise _Terminate
 
 
+def _die_with_parent() -> None:
+    """Get SIGTERM when our parent dies (Linux), so `kill <make pid>` stops the whole stack.
+
+    make does not forward SIGTERM to the recipe it runs; without this, terminating `make run`
+    would leave the four services running as orphans.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _on_sigterm)
+    _die_with_parent()
     with_ui = (ROOT / "ui" / "app.py").exists()
     try:
-        with start_stack(Ports(), with_ui=with_ui, echo=True) as stack:
+        with start_stack(Ports.from_env(), with_ui=with_ui, echo=True) as stack:
             print()
             for name, process in stack.processes.items():
                 print(f"  {name:>9}  {process.url}")
@@ -316,7 +361,7 @@ def main() -> int:
             dead = [name for name, p in stack.processes.items() if not p.alive()]
             print(f"devstack: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
             return 1
-    except (KeyboardInterrupt, _Terminate):
+    except _Terminate:
         print("\ndevstack: stopped", file=sys.stderr)
         return 0
     except RuntimeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import time
@@ -65,3 +66,54 @@ def test_a_busy_port_is_refused_before_anything_starts() -> None:
         ports = Ports(runtime=port, agentcore=free_port(), bff=free_port(), ui=free_port())
         with pytest.raises(RuntimeError, match=f"runtime :{port}"), start_stack(ports):
             pass  # pragma: no cover
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((HOST, port)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["make", "group"])
+def test_sigterm_to_make_run_stops_every_service(tmp_path: Path, target: str) -> None:
+    """`make run`, then SIGTERM to make alone, or again and again to its whole process group (as
+    `timeout` and impatient Ctrl-C do; make forwards its own too): no service outlives it."""
+    import os
+    import signal
+    import subprocess
+
+    ports = Ports.free()
+    env = dict(os.environ)
+    env.update(
+        AGENT_PORT=str(ports.runtime),
+        AGENTCORE_LOCAL_PORT=str(ports.agentcore),
+        BFF_PORT=str(ports.bff),
+        UI_PORT=str(ports.ui),
+        MAKEFLAGS="",
+    )
+    root = Path(__file__).resolve().parents[2]
+    log = (tmp_path / "make-run.log").open("wb")
+    make = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not all(_listening(p) for p in (ports.runtime, ports.agentcore, ports.bff, ports.ui)):
+            assert make.poll() is None, (tmp_path / "make-run.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "make-run.log").read_text()
+            time.sleep(0.2)
+        if target == "make":
+            make.send_signal(signal.SIGTERM)
+        else:  # repeated signals while devstack cleans up must not abort its cleanup
+            for _ in range(30):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(make.pid, signal.SIGTERM)
+                time.sleep(0.05)
+        make.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_listening(p) for p in (ports.runtime, ports.agentcore, ports.bff, ports.ui)):
+            assert time.monotonic() < deadline, "a service outlived `make run`"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGKILL)
+        log.close()
