@@ -13,6 +13,9 @@ Streamlit reruns this script top to bottom on every interaction, which shapes th
   `GET /v1/runs/{id}/stream` from the start into a fresh `Turn`, so no text is duplicated.
 - An approval request pauses the run: the card's buttons record the decision, the rerun posts it
   and follows the same run from its last id, and the same answer continues in place.
+- A BFF that requires sign-in (401, docs/security.md): the sidebar says so and offers a password
+  field for a bearer token, kept in `st.session_state` only; pasting one retries what was refused.
+  `BFF_BEARER_TOKEN` / `BFF_API_KEY` (ui/settings.py) give the page credentials from the start.
 """
 
 from __future__ import annotations
@@ -43,8 +46,11 @@ st.set_option("client.toolbarMode", "minimal")  # no Deploy button
 st.set_option("client.showErrorDetails", "none")  # never a stack trace on the page
 
 settings = Settings.from_env()
-client = bff.BffClient(settings)
 state = st.session_state
+state.setdefault("auth_token", None)  # a pasted bearer token: this browser session only
+state.setdefault("auth_required", False)  # the BFF answered 401: offer the sign-in field
+state.setdefault("retry_after_sign_in", False)
+client = bff.BffClient(settings, token=state.auth_token)
 
 
 # --- state ------------------------------------------------------------------------------------
@@ -66,6 +72,11 @@ if "history" not in state:
             state.history = turns_from_messages(client.history(state.session_id) or [])
         except BffError as exc:
             state.notice = f"Could not load this conversation's history: {exc.message}"
+elif state.pop("load_history", False) and state.session_id:  # signed in after a refused load
+    try:
+        state.history = turns_from_messages(client.history(state.session_id) or [])
+    except BffError as exc:
+        state.notice = f"Could not load this conversation's history: {exc.message}"
 
 
 # --- callbacks (they run before the rerun they cause) -------------------------------------------
@@ -125,6 +136,21 @@ def _stop_active() -> None:
             pass  # leaving the conversation anyway
 
 
+def _on_token() -> None:
+    """A token was pasted: use it from this rerun on, and try again what the BFF refused."""
+    state.auth_token = (state.get("token_input") or "").strip() or None
+    state.auth_required = False
+    if state.retry_after_sign_in and state.history and state.active is None:
+        failed: Turn = state.history.pop()
+        if failed.run_id:  # the run had started: follow it again rather than ask twice
+            state.adopt_run = failed.run_id
+        else:
+            state.pending_prompt = failed.prompt
+    elif state.session_id and not state.history and state.active is None:
+        state.load_history = True
+    state.retry_after_sign_in = False
+
+
 def _on_run_started(turn: Turn) -> None:
     state.session_id = turn.session_id
     if turn.session_id:
@@ -165,6 +191,20 @@ with st.sidebar:
                 width="stretch",
                 help=f"session {session_id}",
             )
+    if client.auth_refused:
+        state.auth_required = True
+    if state.auth_required or state.auth_token:
+        st.subheader("Sign in")
+        if state.auth_required:
+            st.warning("The BFF needs you to sign in.", icon=":material/lock:")
+        st.text_input(
+            "Bearer token",
+            type="password",
+            key="token_input",
+            on_change=_on_token,
+            placeholder="Paste an access token (JWT)",
+            help="Sent as `Authorization: Bearer …`; kept only in this browser session.",
+        )
 
 
 # --- the answer to show live: a new question, or a reload while one was streaming ----------------
@@ -260,9 +300,17 @@ if active is not None:
         if active.status == "streaming":
             first = client.chat(active.prompt, state.session_id) if active.run_id is None else None
             asyncio.run(follow_run(client, active, view, settings, first=first, on_start=_on_run_started))
+            if client.auth_refused:
+                state.auth_required = True
+                state.retry_after_sign_in = active.status == "error"
             if active.finished:
                 state.history.append(active)
                 state.active = None
                 st.query_params.pop("run", None)
             st.rerun()  # redraw with the answer in the history and the input enabled again
         # else: paused for approval; `render` drew the card, which waits for a decision
+
+# A call above was refused (401) after the sidebar was drawn: draw it again with the sign-in field.
+if client.auth_refused and not state.auth_required:
+    state.auth_required = True
+    st.rerun()

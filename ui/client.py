@@ -10,6 +10,12 @@ Streams are async generators of native event dicts (docs/events.md), read chunk 
 A failure before the stream opens raises `BffUnavailable` or `BffHttpError` (the BFF's JSON error
 body, message safe to show). A stream that breaks after it opened simply ends: the caller sees no
 `done` and follows the run again from its last id.
+
+Credentials (docs/security.md) go on every request, one kind only, the first there is of: a token
+the user pasted (`token=`), `BFF_BEARER_TOKEN` (both as `Authorization: Bearer <token>`), then
+`BFF_API_KEY` (`X-API-Key`; the BFF would check a key before a token, so a pasted token must not
+travel with the shared key). A 401 becomes a `BffHttpError` saying "The BFF needs you to sign in"
+and sets `auth_refused`, which the page reads to offer the sign-in field.
 """
 
 from __future__ import annotations
@@ -24,15 +30,31 @@ from ui.exceptions import BffError, BffHttpError, BffUnavailable
 from ui.settings import Settings
 from ui.sse import SSEParser
 
+API_KEY_HEADER = "X-API-Key"  # what bff/auth.py reads (API_KEY_HEADER, case-insensitive)
+SIGN_IN = "The BFF needs you to sign in."
+
 # Tests swap the network for an in-process fake BFF here (httpx.MockTransport).
 TransportFactory = Callable[[], httpx.BaseTransport | httpx.AsyncBaseTransport | None]
 transport_factory: TransportFactory = lambda: None  # noqa: E731
 
 
 class BffClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, token: str | None = None) -> None:
         self.settings = settings
         self.base_url = settings.bff_url
+        self._token = (token or "").strip() or settings.bff_bearer_token
+        self.auth_refused = False  # some call got a 401: the page offers the sign-in field
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._token or self.settings.bff_api_key)
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._token:
+            return {"Authorization": f"Bearer {self._token}"}
+        if self.settings.bff_api_key:
+            return {API_KEY_HEADER: self.settings.bff_api_key}
+        return {}
 
     # --- plumbing ----------------------------------------------------------------------------
     def _timeout(self, read: float | None = None) -> httpx.Timeout:
@@ -47,6 +69,7 @@ class BffClient:
         transport = transport_factory()
         return httpx.Client(
             base_url=self.base_url,
+            headers=self._auth_headers(),
             timeout=self._timeout(read),
             transport=transport if isinstance(transport, httpx.BaseTransport) else None,
         )
@@ -55,6 +78,7 @@ class BffClient:
         transport = transport_factory()
         return httpx.AsyncClient(
             base_url=self.base_url,
+            headers=self._auth_headers(),
             timeout=self._timeout(),
             transport=transport if isinstance(transport, httpx.AsyncBaseTransport) else None,
         )
@@ -67,7 +91,12 @@ class BffClient:
             raise BffUnavailable("The BFF did not answer in time.") from exc
         except httpx.HTTPError as exc:
             raise BffUnavailable(f"Cannot reach the BFF at {self.base_url}.") from exc
+        self._note(response)
         return response
+
+    def _note(self, response: httpx.Response) -> None:
+        if response.status_code == 401:
+            self.auth_refused = True
 
     # --- small calls ---------------------------------------------------------------------------
     def health(self) -> bool:
@@ -140,6 +169,7 @@ class BffClient:
             try:
                 async with http.stream(method, path, headers=headers, **kwargs) as response:
                     if response.status_code >= 400:
+                        self._note(response)
                         await response.aread()
                         _raise_for_error(response)
                     parser = SSEParser()
@@ -177,4 +207,7 @@ def _raise_for_error(response: httpx.Response) -> None:
         message = str(error.get("message") or message)
     except (ValueError, AttributeError):
         pass
+    if response.status_code == 401:  # no credentials, or refused ones (expired, wrong key, ...)
+        reason = "" if code == "unauthorized" else f" {message}"
+        message = f"{SIGN_IN}{reason} Paste a bearer token in the sidebar."
     raise BffHttpError(response.status_code, code, message)

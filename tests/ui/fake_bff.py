@@ -254,6 +254,7 @@ class FakeBff:
         self.unreachable = False
         self.chat_status: tuple[int, dict[str, Any]] | None = None  # an error before the stream opens
         self.approval_status: tuple[int, dict[str, Any]] | None = None  # refuse approval answers so
+        self.require_token: str | None = None  # every route but /healthz wants `Bearer <this>`
         self._changed = threading.Condition()
 
     def wait_for(self, predicate: Callable[[FakeBff], bool], timeout: float = 30.0) -> None:
@@ -311,6 +312,9 @@ class FakeBff:
         parts = path.strip("/").split("/")
         if path == "/healthz":
             return 200, {"status": "ok"}
+        if self.require_token is not None and headers.get("authorization") != f"Bearer {self.require_token}":
+            code = "invalid_token" if headers.get("authorization") else "unauthorized"
+            return 401, {"error": {"code": code, "message": "Authentication required."}}
         if path == "/v1/sessions":
             return (
                 (404, {"error": {"code": "not_found", "message": "no"}})
