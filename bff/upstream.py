@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 _END: Final = object()
 _CHUNK_SIZE: Final = 64 * 1024
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+_PROBE_TIMEOUT_S: Final = 1.0
+_PROBE_CACHE_S: Final = 5.0
 
 _UNAVAILABLE_CODES: Final = frozenset(
     {
@@ -247,6 +249,8 @@ class AgentCoreClient:
         self._client: Any = None
         self._active = 0
         self._streams: set[UpstreamStream] = set()
+        self._probe: tuple[float, bool] | None = None  # (when, answer) of the last health probe
+        self._probe_lock = asyncio.Lock()
 
     @property
     def active_streams(self) -> int:
@@ -290,6 +294,33 @@ class AgentCoreClient:
             await self._exit.aclose()
         self._exit = None
         self._client = None
+
+    # --- health -------------------------------------------------------------------------------
+
+    async def ping(self) -> bool | None:
+        """Whether the local AgentCore endpoint answers `GET /ping` (within 1 s; cached 5 s).
+
+        None when there is nothing cheap to ask: the AWS data plane has no health path, so a
+        non-loopback endpoint is "not checked" rather than guessed from a real invocation.
+        """
+        url = self.settings.agentcore_endpoint_url or ""
+        if urlparse(url).hostname not in _LOOPBACK:
+            return None
+        async with self._probe_lock:  # many /healthz at once: one probe
+            now = asyncio.get_running_loop().time()
+            if self._probe is not None and now - self._probe[0] < _PROBE_CACHE_S:
+                return self._probe[1]
+            try:
+                timeout = aiohttp.ClientTimeout(total=_PROBE_TIMEOUT_S)
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as http,
+                    http.get(url.rstrip("/") + "/ping") as response,
+                ):
+                    ok = response.status == 200
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                ok = False
+            self._probe = (now, ok)
+            return ok
 
     # --- operations -------------------------------------------------------------------------
 

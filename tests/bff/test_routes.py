@@ -371,7 +371,29 @@ async def test_sessions_lists_the_callers_conversations_newest_first(stack: Stac
 async def test_healthz_is_cheap_and_says_what_it_knows(stack: Stack) -> None:
     body = (await stack.client.get("/healthz")).json()
     assert body["status"] == "ok" and body["event_log"] is True and body["version"]
+    assert body["upstream"] == "not_checked"  # this upstream has no cheap probe: said, not guessed
     assert stack.upstream.payloads == []
+
+
+class _Probed(FakeUpstream):
+    def __init__(self, answer: bool | None) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def ping(self) -> bool | None:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "upstream", "status"),
+    [(True, "ok", "ok"), (False, "unreachable", "degraded"), (None, "not_checked", "ok")],
+)
+async def test_healthz_reports_the_upstream_probe(answer: bool | None, upstream: str, status: str) -> None:
+    app = create_app(Settings(auth_mode="local-dev"), upstream=_Probed(answer), event_log=MemoryEventLog())
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["upstream"] == upstream and response.json()["status"] == status
 
 
 async def test_token_coalescing_when_switched_on_merges_deltas_and_keeps_the_text() -> None:

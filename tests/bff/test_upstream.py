@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -279,3 +280,23 @@ async def test_many_streams_at_once_share_one_client(stack: Stack) -> None:
         stack.runtime.gate("all").set()
         results = await asyncio.gather(*tasks)
     assert sorted(r[0] for r in results) == sorted(str(i) for i in range(30))
+
+
+async def test_ping_probes_the_local_endpoint_cheaply_and_caches_the_answer() -> None:
+    runtime = StubRuntime()
+    async with serve(runtime.app) as runtime_url, contextlib.AsyncExitStack() as endpoint:
+        endpoint_url = await endpoint.enter_async_context(serve(create_app(LocalSettings(runtime_url))))
+        settings = Settings(agentcore_endpoint_url=endpoint_url, auth_mode="local-dev")
+        async with AgentCoreClient(settings) as client:
+            assert await client.ping() is True
+            await endpoint.aclose()  # the local endpoint goes away
+            assert await client.ping() is True  # cached: not one probe per health check
+            client._probe = None  # the cache expired
+            assert await client.ping() is False
+    assert dict(runtime.sessions) == {}  # no invocation spent on health
+
+
+async def test_ping_of_the_aws_endpoint_is_not_checked() -> None:
+    settings = Settings(agentcore_endpoint_url="", auth_mode="local-dev")
+    async with AgentCoreClient(settings) as client:
+        assert await client.ping() is None
