@@ -60,6 +60,9 @@ class DeployConfig:
     ui_cpu: int = 256
     ui_memory_mib: int = 512
     ui_desired_count: int = 1
+    # existing Secrets Manager secret holding the UI's own API key (plain); its hash must be one of
+    # the BFF's API keys. Without it the UI has no credentials and users paste their own token.
+    ui_api_key_secret_name: str | None = None
 
     # --- shared ----------------------------------------------------------------------------
     cache_node_type: str = "cache.t4g.micro"

@@ -10,7 +10,8 @@ silent agent never gets its stream cut, and the BFF's deregistration delay lets 
 while a deployment replaces tasks (a cut stream resumes on any task: the event log is in Valkey).
 The UI reaches the BFF inside the VPC by Cloud Map DNS (`bff.<namespace>:8000`), not through the ALB.
 
-Secrets reach the containers through ECS `secrets` (Secrets Manager): the template holds only ARNs.
+Secrets reach the containers through ECS `secrets` (Secrets Manager): the template holds only ARNs
+(the BFF's hashed API keys with `apiKeysSecretName`, the UI's own API key with `uiApiKeySecretName`).
 """
 
 from __future__ import annotations
@@ -171,10 +172,17 @@ class WebServices(Construct):
         ui_task = ecs.FargateTaskDefinition(
             self, "UiTask", cpu=config.ui_cpu, memory_limit_mib=config.ui_memory_mib, runtime_platform=ARM64
         )
+        ui_secrets: dict[str, ecs.Secret] = {}
+        if config.ui_api_key_secret_name:  # one shared key: every UI user is one principal (docs/deploy.md)
+            ui_key = secretsmanager.Secret.from_secret_name_v2(
+                self, "UiApiKey", config.ui_api_key_secret_name
+            )
+            ui_secrets["BFF_API_KEY"] = ecs.Secret.from_secrets_manager(ui_key)
         ui_task.add_container(
             "ui",
             image=ecs.ContainerImage.from_asset(str(REPO_ROOT), **image_asset_options("ui")),
             environment={"BFF_URL": f"http://bff.{namespace}:{BFF_PORT}"},
+            secrets=ui_secrets,
             port_mappings=[ecs.PortMapping(container_port=UI_PORT, name="http")],
             health_check=_http_probe(UI_PORT, "/_stcore/health"),
             logging=self._logs("Ui", "ui"),

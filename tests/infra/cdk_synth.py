@@ -29,6 +29,7 @@ VARIANT_CONTEXT: dict[str, Any] = {
     "checkpointer": "agentcore-memory",
     "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
     "apiKeysSecretName": "agentcore-bff/api-keys",
+    "uiApiKeySecretName": "agentcore-bff/ui-api-key",
     "corsOrigins": "https://chat.example.com,https://admin.example.com",
     "cacheNodes": "2",
     "bffDesiredCount": "3",
