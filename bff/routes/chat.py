@@ -16,7 +16,7 @@ from bff import events as ev
 from bff.deps import PrincipalDep, RunsDep, SettingsDep
 from bff.encoders import create_encoder, negotiate
 from bff.eventlog import RunRecord
-from bff.exceptions import PayloadTooLarge, UpstreamError, ValidationFailed
+from bff.exceptions import ClientError, PayloadTooLarge, UpstreamError, ValidationFailed
 from bff.routes.approvals import stream_resumed_agui
 from bff.routes.inputs import ChatInput, check_on_disconnect, parse_chat_body, session_for_thread
 from bff.routes.streaming import event_stream, run_headers
@@ -27,6 +27,13 @@ router = APIRouter(tags=["chat"])
 
 
 async def read_chat_input(request: Request, settings: Settings) -> ChatInput:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise ClientError(
+            "The request body must be JSON (Content-Type: application/json).",
+            code="unsupported_media_type",
+            status=415,
+        )
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
         raise PayloadTooLarge(f"The request body is larger than {settings.max_body_bytes} bytes.")

@@ -136,6 +136,42 @@ async def test_bad_input_is_a_4xx_json_error_with_a_stable_code(
     assert stack.upstream.payloads == []
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/stream", "/v1/chat", "/v1/runs"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+async def test_a_body_that_is_not_declared_json_is_415(stack: Stack, path: str, content_type: str) -> None:
+    """A browser sends these cross-origin without a preflight: they must not start a run."""
+    body = b'{"message": "hello"}'
+    response = await stack.client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+    ok = await stack.client.post(
+        path, content=body, headers={"content-type": "application/json; charset=utf-8"}
+    )
+    assert ok.status_code in (200, 202)
+    assert stack.upstream.payloads == [
+        {"prompt": "hello", "session_id": stack.upstream.payloads[0]["session_id"]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [("007", 200), (" 7 ", 200), ("-1", 400), ("1.5", 400), ("1e3", 400), ("٣", 400), ("0x7", 400)],
+)
+async def test_last_event_id_is_a_decimal_number(stack: Stack, header: str, status: int) -> None:
+    full = native(decode_all((await stack.client.post("/v1/chat/stream", json={"message": "tool"})).content))
+    url = f"/v1/runs/{full[0]['run_id']}/stream"
+    if header.isascii() and header == header.strip():
+        response = await stack.client.get(url, headers={"Last-Event-ID": header})
+    else:  # not a legal header value for httpx: the query parameter takes the same parser
+        response = await stack.client.get(url, params={"last_event_id": header})
+    assert response.status_code == status
+    if status == 200:
+        assert native(decode_all(response.content)) == full[7:]  # "007" is 7, not the string "007"
+    else:
+        assert response.json()["error"]["code"] == "invalid_last_event_id"
+
+
 @pytest.mark.parametrize(
     ("code", "status"),
     [("upstream_unavailable", 503), ("upstream_timeout", 504), ("upstream_bad_gateway", 502)],
