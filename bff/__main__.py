@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from bff.app import create_app
 from bff.auth import AuthConfigError
@@ -15,7 +16,15 @@ from bff.settings import get_settings
 
 
 def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # a malformed BFF_* variable: say which, without a traceback
+        problems = "; ".join(
+            f"BFF_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        print(f"bff: refusing to start: invalid settings: {problems}", file=sys.stderr)
+        sys.exit(2)
     configure_logging(settings.log_level, log_content=settings.log_content)  # JSON lines on stdout
     try:
         app = create_app(settings)
