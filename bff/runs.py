@@ -46,10 +46,11 @@ from bff.eventlog import EventLog, RunRecord
 from bff.events import Event
 from bff.exceptions import BFFError, NotFound, RunNotFound, UpstreamError
 from bff.limits import Limiter, RunSlot
-from bff.observability.logs import bind_run
+from bff.observability.logs import bind_run, get_logger
 from bff.observability.metrics import Metrics
 
 logger = logging.getLogger("bff.runs")
+run_log = get_logger("bff.runs")  # structlog: content keys are redacted unless BFF_LOG_CONTENT
 
 # --- statuses: an open set; approvals add AWAITING_APPROVAL, later features may add more ------
 RUNNING: Final = "running"
@@ -271,6 +272,8 @@ class RunManager:
             if slot is not None:
                 await slot.release()
             raise
+        bind_run(run_id=record.run_id, session_id=session_id)
+        run_log.info("run_started", prompt=message)  # the prompt only with BFF_LOG_CONTENT on
         payload = {"prompt": message, "session_id": session_id}
         await self._launch(record, payload, last_seq=0, wait_open=wait_open, slot=slot)
         return record

@@ -157,3 +157,31 @@ async def test_request_logs_carry_run_session_and_principal_but_no_content(stack
         assert line["session_id"] == response.json()["session_id"]
         assert line["principal"] == "local"
     assert "Hello there friend" not in out.getvalue()  # the answer's text is never logged
+
+
+@pytest.mark.parametrize("log_content", [False, True])
+async def test_a_chats_prompt_is_logged_only_with_content_logging_on(stack: Stack, log_content: bool) -> None:
+    prompt = "my locker code is 4417 and my cat is called Biscuit"
+    out = io.StringIO()
+    configure_logging("info", log_content=log_content, stream=out)
+    try:
+        response = await stack.client.post(
+            "/v1/chat", json={"message": prompt}, headers={"X-Request-Id": "r-c"}
+        )
+    finally:
+        configure_logging("info", stream=io.StringIO())  # content logging off again
+        root = logging.getLogger()
+        root.handlers = [h for h in root.handlers if h.get_name() != "bff-json"]
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    (started,) = [line for line in lines if line.get("event") == "run_started"]
+    assert started["request_id"] == "r-c" and started["principal"] == "local"
+    assert (started["run_id"], started["session_id"]) == (
+        response.json()["run_id"],
+        response.json()["session_id"],
+    )
+    if log_content:
+        assert started["prompt"] == prompt
+    else:
+        assert started["prompt"] == {"redacted": True, "chars": len(prompt)}
+        assert "4417" not in out.getvalue() and "Biscuit" not in out.getvalue()
