@@ -454,7 +454,11 @@ class ApprovalDesk:
             task.cancel()
 
     async def _timer(self, approval: Approval) -> None:
-        await asyncio.sleep(max(0.0, approval.expires - time.time()))
+        # The deadline is wall-clock time, but the loop sleeps on the monotonic clock, and the two
+        # need not run at the same rate (a slewed or virtualised clock): sleep until the wall clock
+        # has really passed it, or the settle below would find nothing due and never expire it.
+        while (delay := approval.expires - time.time()) > 0:  # noqa: ASYNC110 (a deadline, not an event)
+            await asyncio.sleep(delay + 0.01)
         self._timers.pop(approval.approval_id, None)
         try:
             await self.expire(approval.approval_id)
@@ -550,7 +554,13 @@ class ApprovalFlow:
                     async for event in self.runs.follow(record.run_id, after, heartbeat_s=self._pause_wait_s):
                         if event is not None and event.type in (ev.INTERRUPTED, ev.DONE):
                             break
-        await self.runs.wait_leg(record.run_id)
+        try:
+            async with asyncio.timeout(self._pause_wait_s):
+                await self.runs.wait_leg(record.run_id)
+        except TimeoutError:  # its `interrupted` is logged but its upstream lingers: go on without it
+            log.warning(
+                "run %s: the paused leg is still open after %.0f s", record.run_id, self._pause_wait_s
+            )
         return await self.runs.log.get_run(record.run_id) or record
 
     async def _end_expired(self, approval: Approval) -> None:
