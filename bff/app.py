@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from bff import __version__
 from bff.approvals import ApprovalDesk, ApprovalFlow, create_approval_store
@@ -70,6 +71,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left while we read its request body: nothing to run and nobody to answer.
+        logger.info("client disconnected during %s %s", request.method, request.url.path)
+        return _error(400, "client_disconnected", "The client disconnected before sending its request.")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -351,12 +351,16 @@ class RunManager:
                             [(ev.START, {"schema_version": ev.SCHEMA_VERSION, "protocol": "native"})]
                         )
                     source = upstream_events if self._pace is None else self._pace(upstream_events, mapper)
-                    async for raw in source:
-                        pairs = mapper.feed(raw)
-                        if pairs:
-                            if self._hooks:
-                                pairs = await self._run_hooks(record, pairs)
-                            await writer.append(pairs)
+                    try:
+                        async for raw in source:
+                            pairs = mapper.feed(raw)
+                            if pairs:
+                                if self._hooks:
+                                    pairs = await self._run_hooks(record, pairs)
+                                await writer.append(pairs)
+                    finally:  # stop coalescing's reader task before the upstream stream closes
+                        if source is not upstream_events:
+                            await source.aclose()  # type: ignore[attr-defined]
                     # After the leg's end (done or interrupted) the stream is read to its end, so the
                     # runtime finishes undisturbed; the mapper drops anything that still comes.
                     await writer.append(mapper.finish())
