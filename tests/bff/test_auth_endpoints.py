@@ -148,8 +148,10 @@ async def test_a_valid_token_reaches_every_endpoint(stack: Stack) -> None:
         assert response.status_code < 500, (method, path, response.text)
 
 
-async def test_another_principals_run_and_session_are_not_found(stack: Stack) -> None:
-    alice, bob = bearer(mint("alice")), bearer(mint("bob"))
+@pytest.mark.parametrize("intruder", ["jwt", "api-key"])
+async def test_another_principals_run_and_session_are_not_found(stack: Stack, intruder: str) -> None:
+    alice = bearer(mint("alice"))
+    bob = bearer(mint("bob")) if intruder == "jwt" else {"X-API-Key": SERVICE_KEY}
     made = await stack.client.post(
         "/v1/chat", json={"message": "hello", "session_id": SESSION}, headers=alice
     )
@@ -224,3 +226,52 @@ async def test_websocket_with_a_token_in_the_query_streams(stack: Stack) -> None
         while not types or types[-1] != "done":
             types.append(json.loads(await ws.recv())["type"])
     assert types[0] == "start"
+
+
+async def test_another_principals_run_and_session_are_not_found_over_the_websocket(stack: Stack) -> None:
+    alice = bearer(mint("alice"))
+    made = await stack.client.post("/v1/runs", json={"message": "hold", "session_id": SESSION}, headers=alice)
+    run_id = made.json()["run_id"]
+    ws_url = stack.url.replace("http://", "ws://") + f"/v1/chat/ws?access_token={mint('bob')}"
+    async with asyncio.timeout(10), connect(ws_url) as ws:
+        for message, code in [
+            ({"type": "cancel", "run_id": run_id}, "run_not_found"),
+            ({"type": "resume", "run_id": run_id, "last_event_id": 0}, "run_not_found"),
+            ({"type": "start", "message": "hello", "session_id": SESSION}, "session_not_found"),
+        ]:
+            await ws.send(json.dumps(message))
+            answer = json.loads(await ws.recv())
+            assert answer == {
+                "type": "rejected",
+                "error": {"code": code, "message": answer["error"]["message"]},
+            }
+    status = await stack.client.get(f"/v1/runs/{run_id}", headers=alice)
+    assert status.json()["status"] == "running"  # bob's cancel did nothing
+    assert len(stack.upstream.payloads) == 1  # and bob's start never reached the runtime
+    await stack.client.post(f"/v1/runs/{run_id}/cancel", headers=alice)
+
+
+async def test_ag_ui_and_ai_sdk_bodies_cannot_continue_another_principals_session(stack: Stack) -> None:
+    alice, bob = bearer(mint("alice")), bearer(mint("bob"))
+    made = await stack.client.post(
+        "/v1/chat", json={"message": "hello", "session_id": SESSION}, headers=alice
+    )
+    assert made.status_code == 200
+    user = {"id": "m1", "role": "user", "content": "hello"}
+    agui = {"threadId": SESSION, "runId": "r1", "state": {}, "messages": [user], "tools": [], "context": []}
+    aisdk = {
+        "id": SESSION,
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}],
+    }
+    for body in (agui, aisdk):
+        for path in ("/v1/chat/stream", "/v1/chat", "/v1/runs"):
+            response = await stack.client.post(path, json=body, headers=bob)
+            assert response.status_code == 404, (path, response.text)
+            assert response.json()["error"]["code"] == "session_not_found"
+    assert len(stack.upstream.payloads) == 1
+    # a short frontend conversation id is mapped per principal: the same id, two conversations
+    short = {**aisdk, "id": "chat-1"}
+    mine = await stack.client.post("/v1/chat", json=short, headers=alice)
+    theirs = await stack.client.post("/v1/chat", json=short, headers=bob)
+    assert mine.status_code == theirs.status_code == 200
+    assert mine.json()["session_id"] != theirs.json()["session_id"]
