@@ -536,13 +536,20 @@ class ApprovalFlow:
             record = await self._paused(record)
             if record.status != AWAITING_APPROVAL and not current.is_due(time.time()):
                 raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
-        approval = await self.desk.answer(  # 409 already answered, 410 expired (which ends the run)
-            run_id=run_id, approval_id=approval_id, decision=decision, edited_args=edited_args
-        )
-        if record.status != AWAITING_APPROVAL:
-            raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
-        after = await self.runs.log.last_seq(run_id)
-        record = await self.runs.start_leg(run_id, {"resume": approval.resume_value()})
+        # The resuming leg's run slot first: a 429 must leave the approval unanswered, to retry.
+        slot = await self.runs.reserve_slot(record.principal)
+        try:
+            approval = await self.desk.answer(  # 409 already answered, 410 expired (which ends the run)
+                run_id=run_id, approval_id=approval_id, decision=decision, edited_args=edited_args
+            )
+            if record.status != AWAITING_APPROVAL:
+                raise NotPaused("this run is not waiting for an approval (it was cancelled or has ended)")
+            after = await self.runs.log.last_seq(run_id)
+            record = await self.runs.start_leg(run_id, {"resume": approval.resume_value()}, slot=slot)
+        except BaseException:
+            if slot is not None:
+                await slot.release()
+            raise
         return Answered(record, approval, after)
 
     async def _paused(self, record: RunRecord) -> RunRecord:

@@ -278,8 +278,16 @@ class RunManager:
         await self._launch(record, payload, last_seq=0, wait_open=wait_open, slot=slot)
         return record
 
-    async def start_leg(self, run_id: str, payload: dict[str, Any], *, wait_open: bool = False) -> RunRecord:
-        """Continue a paused run with another invocation appended to the same log (approvals)."""
+    async def start_leg(
+        self,
+        run_id: str,
+        payload: dict[str, Any],
+        *,
+        wait_open: bool = False,
+        slot: RunSlot | None = None,
+    ) -> RunRecord:
+        """Continue a paused run with another invocation appended to the same log (approvals).
+        `slot`: one taken beforehand with `reserve_slot`; otherwise the leg takes its own."""
         leg = self._legs.get(run_id)
         if leg is not None:
             if not (leg.writer.finished or leg.writer.paused):
@@ -289,7 +297,8 @@ class RunManager:
         record = await self.log.get_run(run_id)
         if record is None:
             raise RunNotFound("No such run.")
-        slot = await self._acquire_slot(record.principal)
+        if slot is None:
+            slot = await self._acquire_slot(record.principal)
         try:
             record.status = RUNNING
             await self.log.save_run(record)
@@ -301,6 +310,11 @@ class RunManager:
             raise
         await self._launch(record, payload, last_seq=last_seq, wait_open=wait_open, slot=slot)
         return record
+
+    async def reserve_slot(self, principal: str) -> RunSlot | None:
+        """A run slot for a leg about to start (`start_leg(slot=...)`), taken before the caller
+        commits to anything: over a cap, `RateLimited` (429) changes nothing."""
+        return await self._acquire_slot(principal)
 
     async def _acquire_slot(self, principal: str) -> RunSlot | None:
         return None if self._limiter is None else await self._limiter.acquire_run(principal)
