@@ -18,6 +18,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from bff.app import create_app
 from bff.eventlog import MemoryEventLog
@@ -185,3 +189,40 @@ async def test_a_chats_prompt_is_logged_only_with_content_logging_on(stack: Stac
     else:
         assert started["prompt"] == {"redacted": True, "chars": len(prompt)}
         assert "4417" not in out.getvalue() and "Biscuit" not in out.getvalue()
+
+
+async def test_queue_depth_counts_events_the_real_client_holds_unread() -> None:
+    """bff_queue_depth reads the app's own AgentCoreClient: events decoded from the runtime's
+    stream but not yet consumed."""
+    release = asyncio.Event()
+
+    async def invoke(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            for i in range(5):
+                yield f'data: {{"type": "TOKEN", "delta": "t{i}", "message_id": "m"}}\n\n'.encode()
+            await release.wait()
+            yield b'data: {"type": "AGENT_END", "output": "", "status": "complete"}\n\n'
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    runtime = Starlette(routes=[Route("/runtimes/{arn:path}/invocations", invoke, methods=["POST"])])
+    async with serve(runtime) as url:
+        app = create_app(Settings(auth_mode="local-dev", agentcore_endpoint_url=url))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bff") as http:
+
+                async def depth() -> float:
+                    families = text_string_to_metric_families((await http.get("/metrics")).text)
+                    return next(s.value for f in families for s in f.samples if s.name == "bff_queue_depth")
+
+                assert await depth() == 0
+                async with app.state.upstream.stream(payload={"prompt": "hi"}, session_id="s" * 40) as events:
+                    async with asyncio.timeout(10):
+                        while await depth() != 5:
+                            await asyncio.sleep(0.01)
+                    await anext(events)
+                    assert await depth() == 4
+                    release.set()
+                    assert [e["type"] async for e in events] == ["TOKEN"] * 4 + ["AGENT_END"]
+                assert await depth() == 0
