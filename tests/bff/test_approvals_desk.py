@@ -155,3 +155,26 @@ async def test_aclose_leaves_no_timer_running() -> None:
     assert len(timer_tasks()) == 3
     await d.aclose()
     assert timer_tasks() == []
+
+
+async def test_the_timer_waits_for_the_wall_clock_when_it_runs_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline is wall time, the loop sleeps on the monotonic clock: when the wall clock runs
+    at half speed, one sleep of the remaining time is not enough, and the approval must still expire."""
+    import bff.approvals as approvals_module
+
+    start_wall, start_mono = time.time(), time.monotonic()
+
+    class SlowWallClock:
+        @staticmethod
+        def time() -> float:
+            return start_wall + (time.monotonic() - start_mono) * 0.5
+
+    monkeypatch.setattr(approvals_module, "time", SlowWallClock)
+    recorder = Recorder()
+    d = ApprovalDesk(MemoryApprovalStore(), ttl_s=0.1, on_expired=recorder)
+    try:
+        await d.open(run_id="run_1", session_id="s" * 33, payload=PAYLOAD)
+        await asyncio.wait_for(recorder.fired.wait(), timeout=10)
+        assert [a.state for a in recorder.expired] == [EXPIRED]
+    finally:
+        await d.aclose()
