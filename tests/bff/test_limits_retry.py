@@ -222,10 +222,14 @@ async def test_throttling_past_the_last_attempt_is_a_503() -> None:
 
 async def test_a_failure_after_the_first_byte_is_never_retried() -> None:
     endpoint = ThrottlingEndpoint(throttle=0, break_after_first=True)
+    # a policy that would retry any failure it saw: the break after the first byte is never seen
+    retry_anything = RetryPolicy(
+        attempts=4, base_delay_s=0.001, max_delay_s=0.005, retryable=lambda _exc: True
+    )
     async with serve(endpoint.app) as url:
         settings = Settings(agentcore_endpoint_url=url, auth_mode="local-dev")
         async with (
-            AgentCoreClient(settings, retry=fast_retry(4)) as client,
+            AgentCoreClient(settings, retry=retry_anything) as client,
             client.stream(payload={"prompt": "hi"}, session_id="s" * 40) as events,
         ):
             got: list[dict[str, Any]] = []
