@@ -23,7 +23,8 @@ from tests.ui.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-STACK_ENV = {"AGENT_DATASET_STEPS": "20", "AGENT_DATASET_STEP_S": "0.1"}
+# A tool of about 8 s: the browser's reconnect (Chromium waits 3 s) lands while the run is live.
+STACK_ENV = {"AGENT_DATASET_STEPS": "32", "AGENT_DATASET_STEP_S": "0.25"}
 SAMPLE = "Analyse a sample data set and report its statistics."
 CUT_AFTER = 5  # events the first connection delivers before it is cut
 NATIVE_TYPES = [
@@ -81,6 +82,7 @@ def test_a_browser_eventsource_follows_a_run_and_resumes_exactly_after_a_cut(
 
     requests: list[dict[str, str]] = []
     statuses: list[int] = []
+    run_status_at_reconnect: list[str] = []
 
     def stream_route(route: Route, request: Request) -> None:
         headers = request.all_headers()
@@ -89,6 +91,9 @@ def test_a_browser_eventsource_follows_a_run_and_resumes_exactly_after_a_cut(
             body = first_frames(request.url, {"accept": headers.get("accept", "")}, CUT_AFTER)
             route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
         else:
+            if len(requests) == 2:
+                status = httpx.get(bff + started.json()["status_url"], timeout=10).json()["status"]
+                run_status_at_reconnect.append(status)
             route.continue_()
 
     def on_response(response: Response) -> None:
@@ -125,3 +130,4 @@ def test_a_browser_eventsource_follows_a_run_and_resumes_exactly_after_a_cut(
     # would not be a 204.
     assert len(requests) == 3 and all(r.get("accept") == "text/event-stream" for r in requests)
     assert statuses == [200, 204]
+    assert run_status_at_reconnect == ["running"]  # the resume replayed, then followed it live
