@@ -216,7 +216,10 @@ class Authenticator:
             raise Unauthorized("The token is not valid.", code="invalid_token") from exc
         if not self._audience_ok(claims):
             raise Unauthorized("The token is not meant for this service.", code="invalid_token")
-        return Principal(id=str(claims["sub"]), kind="jwt", claims=claims)
+        if not isinstance(claims["sub"], str) or not claims["sub"].strip():
+            # an empty principal would send the client's session id to AgentCore underived
+            raise Unauthorized("The token has no subject.", code="invalid_token")
+        return Principal(id=claims["sub"], kind="jwt", claims=claims)
 
     def _audience_ok(self, claims: Mapping[str, Any]) -> bool:
         if not self._audiences:

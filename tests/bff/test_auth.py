@@ -131,6 +131,7 @@ async def test_bearer_scheme_is_case_insensitive() -> None:
         (f"Bearer {token(nbf=int(time.time()) + 3600)}", "invalid_token"),
         (f"Bearer {token(exp=None)}", "invalid_token"),
         (f"Bearer {token(sub=None)}", "invalid_token"),
+        (f"Bearer {token(sub='')}", "invalid_token"),  # nobody: no principal to derive ids from
     ],
     ids=[
         "missing",
@@ -146,6 +147,7 @@ async def test_bearer_scheme_is_case_insensitive() -> None:
         "not-yet-valid",
         "no-expiry",
         "no-subject",
+        "empty-subject",
     ],
 )
 async def test_bad_bearer_tokens_are_refused_with_a_stable_code(authorization: str | None, code: str) -> None:
