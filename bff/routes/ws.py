@@ -84,7 +84,7 @@ class _Socket:
         elif kind == "resume":
             run_id = message.get("run_id")
             after = message.get("last_event_id", 0)
-            if not isinstance(run_id, str) or not isinstance(after, int) or after < 0:
+            if not isinstance(run_id, str) or type(after) is not int or after < 0:  # bool is an int
                 raise ValidationFailed("resume needs run_id and a non-negative integer last_event_id.")
             await self.runs.get(self.principal, run_id)
             self.on_disconnect = check_on_disconnect(message.get("on_disconnect"))

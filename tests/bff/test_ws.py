@@ -118,6 +118,10 @@ async def test_closing_the_socket_cancels_only_when_asked(stack: Stack) -> None:
         (json.dumps({"type": "start", "message": "hi", "session_id": "bad"}), "invalid_session_id"),
         (json.dumps({"type": "start", "message": "fail open upstream_unavailable"}), "upstream_unavailable"),
         (json.dumps({"type": "resume", "run_id": "run_nope"}), "run_not_found"),
+        *[
+            (json.dumps({"type": "resume", "run_id": "run_nope", "last_event_id": bad}), "validation_error")
+            for bad in (-1, "5", 1.5, True)  # a number, never a string; JSON true is not 1
+        ],
         (json.dumps({"type": "cancel"}), "no_run"),
     ],
 )
