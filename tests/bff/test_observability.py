@@ -21,6 +21,7 @@ from bff.observability import tracing
 from bff.observability.http import ObservabilityMiddleware
 from bff.observability.logs import bind_run, configure_logging, get_logger
 from bff.observability.metrics import Metrics
+from bff.settings import Settings
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -234,6 +235,7 @@ async def test_trace_kwargs_carry_the_current_span(spans: InMemorySpanExporter) 
 
 
 def test_exporter_is_off_by_default_and_unknown_ones_are_refused() -> None:
+    assert Settings.model_fields["otel_exporter"].default == "none"  # BFF_OTEL_EXPORTER unset
     assert tracing.setup_tracing("none") is None
     with pytest.raises(tracing.TracingConfigError):
         tracing.setup_tracing("zipkin")
