@@ -8,7 +8,8 @@ Client messages (JSON text):
 
 Server messages: native events exactly as in the `data:` of the SSE format (docs/events.md), and
 `{"type": "rejected", "error": {"code", "message"}}` for a client message that was refused (bad
-input, upstream unavailable before the run opened, a run already in progress, ...). One run at a
+input, upstream unavailable before the run opened, a run already in progress, ...; over the
+principal's request rate, which every client message counts against, `error.retry_after` too). One run at a
 time per socket; a socket that closes leaves its run running unless it asked `on_disconnect=cancel`.
 """
 
@@ -23,7 +24,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from bff.deps import PrincipalDep, RunsDep, SettingsDep
 from bff.encoders.base import dumps
-from bff.exceptions import BFFError, ValidationFailed
+from bff.exceptions import BFFError, RateLimited, ValidationFailed
+from bff.limits import get_limiter
 from bff.routes.chat import start_run
 from bff.routes.inputs import ChatInput, check_message, check_on_disconnect, check_session_id
 from bff.runs import ON_DISCONNECT_CANCEL, TERMINAL_STATUSES, RunManager
@@ -32,7 +34,10 @@ router = APIRouter(tags=["chat"])
 
 
 def _rejected(error: BFFError) -> str:
-    return dumps({"type": "rejected", "error": {"code": error.code, "message": error.message}})
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if isinstance(error, RateLimited):
+        body["retry_after"] = error.retry_after  # seconds, as the HTTP Retry-After
+    return dumps({"type": "rejected", "error": body})
 
 
 class _Socket:
@@ -107,6 +112,7 @@ class _Socket:
 async def chat_ws(ws: WebSocket, runs: RunsDep, settings: SettingsDep, principal: PrincipalDep) -> None:
     await ws.accept()
     socket = _Socket(ws, runs, principal, settings.heartbeat_interval_s)
+    limiter = get_limiter(ws)
     try:
         while True:
             text = await ws.receive_text()
@@ -119,6 +125,8 @@ async def chat_ws(ws: WebSocket, runs: RunsDep, settings: SettingsDep, principal
                     raise ValidationFailed("Not valid JSON.", code="invalid_json", status=400) from None
                 if not isinstance(message, dict):
                     raise ValidationFailed("A message must be a JSON object.")
+                if limiter is not None:  # every client message is a request: the rate holds here too
+                    await limiter.hit(principal)
                 await socket.handle(message, settings.max_message_chars)
             except BFFError as exc:
                 await ws.send_text(_rejected(exc))

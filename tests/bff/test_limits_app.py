@@ -5,6 +5,7 @@ Retry-After and comes before any stream opens, and a run's slot is held until th
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from websockets.asyncio.client import connect
 
 from bff.app import create_app
 from bff.eventlog import MemoryEventLog
@@ -184,3 +186,27 @@ async def test_a_run_that_fails_before_its_first_byte_gives_its_slot_back(start:
         assert (
             await stack.client.post("/v1/chat", json={"message": "hello"}, headers=alice)
         ).status_code == 200
+
+
+async def test_websocket_messages_count_against_the_rate(start: Start) -> None:
+    async with start(rate_limit_per_minute=3, max_concurrent_runs_per_principal=0) as stack:
+        now = int(time.time())
+        claims = {
+            "sub": principal(),
+            "iss": "https://issuer.test",
+            "aud": "bff",
+            "iat": now,
+            "exp": now + 600,
+        }
+        token = jwt.encode(claims, SECRET, algorithm="HS256")
+        url = str(stack.client.base_url).replace("http://", "ws://") + f"/v1/chat/ws?access_token={token}"
+        async with asyncio.timeout(10), connect(url) as ws:  # the handshake: request 1
+            for _ in range(2):  # requests 2 and 3
+                await ws.send(json.dumps({"type": "start", "message": "hello"}))
+                while json.loads(await ws.recv())["type"] != "done":
+                    pass
+            await ws.send(json.dumps({"type": "start", "message": "hello"}))
+            refused = json.loads(await ws.recv())
+        assert refused["type"] == "rejected" and refused["error"]["code"] == "rate_limited"
+        assert 1 <= refused["error"]["retry_after"] <= 60
+        assert len(stack.upstream.payloads) == 2  # the refused start never reached the runtime
