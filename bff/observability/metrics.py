@@ -12,7 +12,7 @@ after `start`, the gaps between events, and how the stream finished.
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -93,6 +93,16 @@ class Metrics:
             buckets=HTTP_BUCKETS,
             registry=r,
         )
+        # Label children bound once per label value, so the per-event path never calls `labels()`
+        # (a lock and a tuple lookup per call; ~6% of the BFF's CPU relaying flat out).
+        self._events_sent_by_type: dict[str, Any] = {}
+
+    def events_sent_child(self, event_type: str) -> Any:
+        """The `bff_events_sent{type=...}` child, bound on first use and kept."""
+        child = self._events_sent_by_type.get(event_type)
+        if child is None:
+            child = self._events_sent_by_type[event_type] = self.events_sent.labels(type=event_type)
+        return child
 
     def stream(self, protocol: str = "native") -> StreamObserver:
         """Count a response stream as started and active; finish it with `.finish(outcome)`."""
@@ -115,6 +125,8 @@ class StreamObserver:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        self._sent = metrics._events_sent_by_type
+        self._gap = metrics.event_gap
         self._opened = time.monotonic()
         self._last: float | None = None
         self._first_seen = False
@@ -122,9 +134,12 @@ class StreamObserver:
 
     def event(self, event_type: str) -> None:
         now = time.monotonic()
-        self._metrics.events_sent.labels(type=event_type).inc()
+        child = self._sent.get(event_type)
+        if child is None:
+            child = self._metrics.events_sent_child(event_type)
+        child.inc()
         if self._last is not None:
-            self._metrics.event_gap.observe(now - self._last)
+            self._gap.observe(now - self._last)
         self._last = now
         if not self._first_seen and event_type != "start":
             self._first_seen = True
