@@ -48,6 +48,7 @@ JWT: Final = "jwt"
 AUTH_MODES: Final = frozenset({LOCAL_DEV, JWT})
 LOCAL_PRINCIPAL_ID: Final = "local"
 API_KEY_HEADER: Final = "x-api-key"
+API_KEY_PRINCIPAL_PREFIX: Final = "apikey:"  # API-key principals; no JWT subject may start so
 JWKS_MIN_REFRESH_S: Final = 60.0
 LEEWAY_S: Final = 30  # clock skew tolerated on exp / nbf / iat
 MIN_HS256_SECRET_BYTES: Final = 32
@@ -182,7 +183,7 @@ class Authenticator:
         digest = hash_api_key(key)
         for stored, name in self._api_keys.items():
             if hmac.compare_digest(stored, digest):
-                return Principal(id=f"apikey:{name}", kind="api_key")
+                return Principal(id=f"{API_KEY_PRINCIPAL_PREFIX}{name}", kind="api_key")
         raise Unauthorized("The API key is not valid.", code="invalid_api_key")
 
     async def _jwt_principal(self, token: str) -> Principal:
@@ -219,6 +220,8 @@ class Authenticator:
         if not isinstance(claims["sub"], str) or not claims["sub"].strip():
             # an empty principal would send the client's session id to AgentCore underived
             raise Unauthorized("The token has no subject.", code="invalid_token")
+        if claims["sub"].startswith(API_KEY_PRINCIPAL_PREFIX):  # would be that service client
+            raise Unauthorized("The token's subject is not valid.", code="invalid_token")
         return Principal(id=claims["sub"], kind="jwt", claims=claims)
 
     def _audience_ok(self, claims: Mapping[str, Any]) -> bool:

@@ -132,6 +132,7 @@ async def test_bearer_scheme_is_case_insensitive() -> None:
         (f"Bearer {token(exp=None)}", "invalid_token"),
         (f"Bearer {token(sub=None)}", "invalid_token"),
         (f"Bearer {token(sub='')}", "invalid_token"),  # nobody: no principal to derive ids from
+        (f"Bearer {token(sub='apikey:reporting')}", "invalid_token"),  # not a service client's id
     ],
     ids=[
         "missing",
@@ -148,6 +149,7 @@ async def test_bearer_scheme_is_case_insensitive() -> None:
         "no-expiry",
         "no-subject",
         "empty-subject",
+        "api-key-subject",
     ],
 )
 async def test_bad_bearer_tokens_are_refused_with_a_stable_code(authorization: str | None, code: str) -> None:
