@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from bff.events import Event
+from bff.events import Event, loads_json
 from bff.exceptions import EventLogUnavailable
 
 _JSON_SEPARATORS = (",", ":")
@@ -310,7 +310,7 @@ class RedisEventLog:
         with _translated():
             async with self._redis.pipeline(transaction=True) as pipe:
                 for event in events:
-                    pipe.xadd(key, {"e": dumps(event.to_dict())}, id=f"0-{event.seq}")
+                    pipe.xadd(key, {"e": event.to_json()}, id=f"0-{event.seq}")
                 pipe.expire(key, self._ttl)
                 if record is not None:
                     record.updated = time.time()
@@ -331,7 +331,7 @@ class RedisEventLog:
                 entries = answer[0][1] if answer else []
             else:
                 entries = await self._redis.xrange(key, min=f"(0-{after}", max="+")
-        return [Event.from_dict(json.loads(fields["e"])) for _, fields in entries]
+        return [Event.from_dict(loads_json(fields["e"])) for _, fields in entries]
 
     async def touch_session(self, principal: str, session_id: str, *, preview: str, run_id: str) -> None:
         now = time.time()

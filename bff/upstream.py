@@ -56,6 +56,7 @@ from botocore import exceptions as boto
 from opentelemetry.trace import SpanKind
 
 from bff.auth import runtime_session_id
+from bff.events import loads_json
 from bff.exceptions import (
     BFFError,
     ClientError,
@@ -122,7 +123,7 @@ def translate(exc: BaseException) -> BFFError:
 
 def _decode(data: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
+        value = loads_json(data)
     except ValueError:
         log.warning("upstream frame that is not JSON skipped (%d chars)", len(data))
         return None
