@@ -112,14 +112,26 @@ class EventLog(Protocol):
 
 
 class _MemoryRun:
-    __slots__ = ("changed", "events", "expires", "record", "waiters")
+    __slots__ = ("events", "expires", "record", "waiters")
 
     def __init__(self, record: RunRecord, expires: float) -> None:
         self.record = record
         self.events: list[Event] = []
-        self.changed = asyncio.Event()  # set (and replaced) by the next append that has waiters
-        self.waiters = 0
+        # One future per follower waiting for the next append (resolved by it, or by the
+        # follower's own timer: a `call_later` handle, cheaper than an `asyncio.timeout`).
+        self.waiters: set[asyncio.Future[None]] = set()
         self.expires = expires
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class MemoryEventLog:
@@ -138,7 +150,7 @@ class MemoryEventLog:
             if run.expires > now and len(self._runs) <= self._max_runs:
                 break
             del self._runs[run_id]
-            run.changed.set()  # wake followers: they find the run gone
+            run.wake()  # wake followers: they find the run gone
         while self._sessions:
             sid, session = next(iter(self._sessions.items()))
             if session.updated + self._ttl > now and len(self._sessions) <= self._max_runs:
@@ -182,8 +194,7 @@ class MemoryEventLog:
             run.record = record
         self._touch(run_id, run)
         if run.waiters:  # wake the followers waiting on this run (none: nothing to do)
-            changed, run.changed = run.changed, asyncio.Event()
-            changed.set()
+            run.wake()
 
     async def last_seq(self, run_id: str) -> int:
         run = self._runs.get(run_id)
@@ -195,15 +206,15 @@ class MemoryEventLog:
             return []
         after = max(0, int(after))
         if len(run.events) <= after and block_s > 0:
-            changed = run.changed
-            run.waiters += 1
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            run.waiters.add(waiter)
+            timer = loop.call_later(block_s, _resolve, waiter)
             try:
-                async with asyncio.timeout(block_s):
-                    await changed.wait()
-            except TimeoutError:
-                return []
+                await waiter  # an append, the timer (nothing new: []), or the log closing
             finally:
-                run.waiters -= 1
+                timer.cancel()
+                run.waiters.discard(waiter)
         return run.events[after:]
 
     async def touch_session(self, principal: str, session_id: str, *, preview: str, run_id: str) -> None:
@@ -242,7 +253,7 @@ class MemoryEventLog:
 
     async def aclose(self) -> None:
         for run in self._runs.values():
-            run.changed.set()
+            run.wake()
 
 
 # --- Redis -----------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ from bff.sse import SSEDecoder
 log = logging.getLogger(__name__)
 
 _END: Final = object()
+_TIMED_OUT: Final = object()  # queued by the stream's timer: no event within event_timeout_s
+_TIMER_SLACK_S: Final = 0.001  # a loop may run a timer this early (its clock resolution)
 _CHUNK_SIZE: Final = 64 * 1024
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 _PROBE_TIMEOUT_S: Final = 1.0
@@ -148,6 +150,10 @@ class UpstreamStream:
         self._body: Any = None
         self._finished = False
         self.content_type = ""
+        # The event timeout: one timer per stream, re-armed only when it fires (not one
+        # `asyncio.timeout` per awaited event, ~7% of the BFF's CPU at 200 paced streams).
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._waiting_since: float | None = None  # loop time the consumer started waiting, if it is
 
     async def __aenter__(self) -> UpstreamStream:
         response = await self._client._invoke(self._kwargs)
@@ -166,6 +172,9 @@ class UpstreamStream:
     async def aclose(self) -> None:
         producer, self._producer = self._producer, None
         self._finished = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         try:
             if producer is not None:
                 producer.cancel()
@@ -191,12 +200,10 @@ class UpstreamStream:
         try:
             item = self._queue.get_nowait()
         except asyncio.QueueEmpty:
-            try:
-                async with asyncio.timeout(self._settings.event_timeout_s):
-                    item = await self._queue.get()
-            except TimeoutError:
-                self._finished = True
-                raise UpstreamTimeout("The agent stopped answering.") from None
+            item = await self._wait()
+        if item is _TIMED_OUT:
+            self._finished = True
+            raise UpstreamTimeout("The agent stopped answering.")
         if item is _END:
             self._finished = True
             raise StopAsyncIteration
@@ -204,6 +211,31 @@ class UpstreamStream:
             self._finished = True
             raise item
         return item  # type: ignore[no-any-return]
+
+    async def _wait(self) -> Any:
+        """The next item, waited for; `_TIMED_OUT` after `event_timeout_s` without one."""
+        loop = asyncio.get_running_loop()
+        self._waiting_since = since = loop.time()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(since + self._settings.event_timeout_s, self._watch, loop)
+        try:
+            return await self._queue.get()
+        finally:
+            self._waiting_since = None
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The stream's timer fired: end a wait that has lasted `event_timeout_s`, re-arm for one
+        that has not; while nobody waits it stays off (the next wait arms it)."""
+        self._watchdog = None
+        since = self._waiting_since
+        if since is None or self._finished:
+            return
+        deadline = since + self._settings.event_timeout_s
+        if loop.time() >= deadline - _TIMER_SLACK_S:
+            if self._queue.empty():  # else an item is there and the consumer is about to take it
+                self._queue.put_nowait(_TIMED_OUT)  # the consumer waits on an empty queue: it gets this
+            return
+        self._watchdog = loop.call_at(deadline, self._watch, loop)
 
     async def _produce(self) -> None:
         put = self._queue.put
