@@ -151,6 +151,23 @@ async def test_silence_longer_than_the_event_timeout_is_an_upstream_timeout(stac
     await wait_for(stack.runtime.sessions[SID].disconnected)
 
 
+async def test_a_slow_but_steady_stream_never_times_out_even_when_it_outlasts_the_timeout(
+    stack: Stack,
+) -> None:
+    """The event timeout is a limit on each gap, not on the whole stream: gaps of 0.15 s under a
+    0.4 s timeout, for about 1.5 s in all, must all arrive (the timer is re-armed per event)."""
+    script: list[dict[str, Any]] = [ev("AGENT_START", model="m")]
+    for i in range(10):
+        script += [{"sleep": 0.15}, ev("TOKEN", delta=f"t{i}", message_id="m1")]
+    script.append(ev("AGENT_END", output="done"))
+    async with (
+        AgentCoreClient(stack.settings(event_timeout_s=0.4)) as client,
+        client.stream(payload={"script": script}, session_id=SID) as events,
+    ):
+        received = [e async for e in events]
+    assert [e["type"] for e in received] == ["AGENT_START"] + ["TOKEN"] * 10 + ["AGENT_END"]
+
+
 async def test_no_answer_within_the_first_byte_timeout_is_an_upstream_timeout(stack: Stack) -> None:
     async with AgentCoreClient(stack.settings(first_byte_timeout_s=0.3)) as client:
         with pytest.raises(UpstreamTimeout):
