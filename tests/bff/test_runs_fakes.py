@@ -26,10 +26,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from bff.exceptions import UpstreamBadGateway, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from tests.e2e.servers import serve as serve_app
 
 _FAILURES: dict[str, type[UpstreamError]] = {
     "upstream_unavailable": UpstreamUnavailable,
@@ -210,20 +210,6 @@ class FakeUpstream:
         return {"session_id": session_id, "messages": []}
 
 
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Run an ASGI app with uvicorn on a free loopback port in this event loop; yield its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped before it started")
-            await asyncio.sleep(0.005)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def serve(app: ASGIApp) -> contextlib.AbstractAsyncContextManager[str]:
+    """Run an ASGI app with uvicorn on a free loopback port, shutting down gracefully."""
+    return serve_app(app, force_exit=False)

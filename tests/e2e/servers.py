@@ -36,7 +36,11 @@ from starlette.types import ASGIApp
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
+async def serve(app: ASGIApp, *, force_exit: bool = True) -> AsyncIterator[str]:
+    """Run `app` with uvicorn on a free loopback port in this event loop; yield its URL.
+
+    `force_exit` (default) drops open connections on the way out; without it uvicorn shuts down
+    gracefully, waiting for responses still streaming."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -50,7 +54,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        server.force_exit = True
+        server.force_exit = force_exit
         await task
 
 

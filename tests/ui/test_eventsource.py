@@ -19,7 +19,6 @@ import pytest
 from playwright.sync_api import Browser, Request, Response, Route
 
 from scripts.devstack import Ports, Stack, start_stack
-from tests.ui.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -47,12 +46,6 @@ for (const type of %s) {
 def stack() -> Iterator[Stack]:
     with start_stack(ports=Ports.free(), env=STACK_ENV) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def first_frames(url: str, headers: dict[str, str], count: int) -> bytes:

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from scripts.devstack import Ports, Stack, start_stack
-from tests.ui.browser import ChatPage, launch_chromium
+from tests.ui.browser import ChatPage
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -38,12 +38,6 @@ SAMPLE = "Analyse a sample data set and report its statistics."
 def stack() -> Iterator[Stack]:
     with start_stack(ports=Ports.free(), env=STACK_ENV, with_ui=True) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture

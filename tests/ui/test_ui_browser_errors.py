@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.browser import ChatPage, free_port, launch_chromium, serve_asgi, serve_ui
+from tests.ui.browser import ChatPage, free_port, serve_asgi, serve_ui
 from tests.ui.fake_bff import FakeBff, fake_bff_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture
