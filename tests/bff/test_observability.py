@@ -13,8 +13,6 @@ import pytest
 import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bff.observability import tracing
@@ -22,25 +20,15 @@ from bff.observability.http import ObservabilityMiddleware
 from bff.observability.logs import bind_run, configure_logging, get_logger
 from bff.observability.metrics import Metrics
 from bff.settings import Settings
+from tests.spans import captured_spans
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-_EXPORTER = InMemorySpanExporter()
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    """The process-wide SDK provider (installed once if needed) with an in-memory exporter."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if not getattr(provider, "_bff_test_exporter", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._bff_test_exporter = True  # type: ignore[attr-defined]
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    yield from captured_spans()
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:

@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
@@ -28,10 +26,10 @@ from bff.eventlog import MemoryEventLog
 from bff.observability.logs import configure_logging
 from bff.settings import Settings
 from tests.bff.test_runs_fakes import FakeUpstream, serve
+from tests.spans import captured_spans
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-_EXPORTER = InMemorySpanExporter()
 
 
 @dataclass
@@ -60,16 +58,7 @@ async def stack() -> AsyncIterator[Stack]:
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if not getattr(provider, "_bff_app_test_exporter", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._bff_app_test_exporter = True  # type: ignore[attr-defined]
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    yield from captured_spans()
 
 
 def value(metrics: dict[Any, float], name: str, **labels: str) -> float:

@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bff.app import create_app
@@ -27,26 +26,17 @@ from bff.settings import Settings
 from scripts.devstack import Ports, Stack, start_stack
 from tests.e2e.client import FAST_TOOL_ENV
 from tests.e2e.servers import serve
+from tests.spans import captured_spans
 
 TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
-_EXPORTER = InMemorySpanExporter()
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def bff_spans() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if not getattr(provider, "_bff_e2e_exporter", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._bff_e2e_exporter = True  # type: ignore[attr-defined]
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    yield from captured_spans()
 
 
 @pytest.fixture
